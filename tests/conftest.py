@@ -1,0 +1,29 @@
+"""Shared fixtures: offline hubs, a headless matplotlib, seeded generators, a temp cache."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    """A seeded CPU torch generator."""
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded numpy generator."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Checkpoints and feature caches of a test session go to a temp folder, not ~/.cache."""
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "workbench-cache"))

@@ -1,0 +1,2 @@
+"""Robust multimodal learning workbench."""
+__version__ = "0.1.0"
