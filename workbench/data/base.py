@@ -240,6 +240,11 @@ class MultimodalDataset(torch.utils.data.Dataset):
         split: ``"train"``, ``"validation"`` or ``"test"`` (free text for custom splits).
         card: the data card; read from ``data_cards/<name>.yaml`` when omitted.
         meta: free-form information (label names, the pairing seed, ...).
+        sequences: names of the list-valued modalities that are variable-length sequences
+            (padded by :func:`collate`, with ``lengths``). Default ``None``: every list-valued
+            modality. A list-valued modality not named here must hold tensors of one shape and
+            is stacked like a tensor (a memory-saving way to share rows, e.g. one image tensor
+            referenced by many questions).
 
     Raises:
         ValueError: when modalities disagree in length with ``y``, or hold NaN/inf.
@@ -256,6 +261,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
         split: str = "train",
         card: DataCard | None = None,
         meta: Mapping[str, Any] | None = None,
+        sequences: Sequence[str] | None = None,
     ) -> None:
         if not inputs:
             raise ValueError(f"Dataset {name!r} has no modalities; pass at least one in `inputs`.")
@@ -293,7 +299,15 @@ class MultimodalDataset(torch.utils.data.Dataset):
                 f"({n}, {len(self.modalities)})."
             )
         self.present = present
-        self._sequence = {m: isinstance(x, list) for m, x in self.inputs.items()}
+        self._sequence = {
+            m: isinstance(x, list) and (sequences is None or m in sequences) for m, x in self.inputs.items()
+        }
+        for m, x in self.inputs.items():
+            if isinstance(x, list) and not self._sequence[m] and len({tuple(s.shape) for s in x}) > 1:
+                raise ValueError(
+                    f"Dataset {name!r}: list modality {m!r} is not in `sequences` but its items differ "
+                    "in shape; name it in `sequences` or give items of one shape."
+                )
         self.card = card if card is not None else read_card(name)
         self.meta = dict(meta or {})
 
@@ -319,11 +333,13 @@ class MultimodalDataset(torch.utils.data.Dataset):
 
     def is_sequence(self, modality: str) -> bool:
         """True for a variable-length modality stored as a list of ``[L_i, D]`` tensors."""
-        return isinstance(self.inputs[self._check(modality)], list)
+        return self._sequence[self._check(modality)]
 
     def modality_shape(self, modality: str) -> tuple[int, ...]:
         """Shape of one sample of ``modality`` (``-1`` for a variable length)."""
         x = self.inputs[self._check(modality)]
+        if isinstance(x, list) and not self._sequence[modality]:
+            return tuple(x[0].shape) if x else ()
         if isinstance(x, list):
             return (-1, *tuple(x[0].shape[1:])) if x else (-1,)
         return tuple(x.shape[1:])
@@ -352,6 +368,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
             split=split or self.split,
             card=self.card,
             meta=self.meta,
+            sequences=tuple(m for m, s in self._sequence.items() if s),
         )
 
     def full_batch(self) -> MultimodalBatch:
