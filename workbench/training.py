@@ -335,7 +335,7 @@ class Trainer:
         self.best_score_ = sign * best
         if self.cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             torch.save(
                 {
                     "model": model.state_dict(),
