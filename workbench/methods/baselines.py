@@ -1,0 +1,339 @@
+"""Training-scheme baselines of the MLA paper, and one builder for every method it compares.
+
+- :class:`OGMGE`: on-the-fly gradient modulation with generalisation enhancement
+  (Peng et al., CVPR 2022) on the concatenation model.
+- :class:`QMF`: quality-aware multimodal fusion (Zhang et al., ICML 2023) on the late-fusion
+  model: energy-based confidence weights and a history-based rank regulariser.
+- :func:`build_method`: ``"Sum"``, ``"Concat"``, ``"Late Fusion"``, ``"FiLM"``, ``"BiGated"``,
+  ``"OGM-GE"``, ``"QMF"``, ``"MLA"`` from one :class:`~workbench.models.fusion.FusionConfig`, so
+  every method gets the same encoders (as in the paper, Sec. 3.1.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.base import MultimodalBatch, MultimodalDataset
+from ..models.fusion import (
+    BiGatedFusion,
+    ConcatFusion,
+    FiLMFusion,
+    FusionConfig,
+    LateFusion,
+    SumFusion,
+)
+from .base import Method, Output, task_loss
+
+__all__ = [
+    "METHODS",
+    "OGMGE",
+    "QMF",
+    "OGMGEOptions",
+    "QMFOptions",
+    "build_method",
+    "energy_confidence",
+    "ogm_coefficients",
+    "rank_loss",
+]
+
+METHODS = ("Sum", "Concat", "Late Fusion", "FiLM", "BiGated", "OGM-GE", "QMF", "MLA")
+
+
+def _require_multiclass(method: Method) -> None:
+    if method.task.kind != "multiclass":
+        raise ValueError(
+            f"{type(method).__name__} is defined for multiclass tasks (softmax scores); "
+            f"got a {method.task.kind!r} task."
+        )
+
+
+# ----------------------------------------------------------------------------- OGM-GE
+
+
+@dataclass(frozen=True)
+class OGMGEOptions:
+    """Settings of OGM-GE.
+
+    Attributes:
+        alpha: modulation strength ``alpha`` of ``k_m = 1 - tanh(alpha * relu(rho_m - 1))``.
+        ge: add the generalisation-enhancement Gaussian noise ``N(0, std(grad))``.
+        noise_on: ``"all"`` (every encoder parameter, as the OGM-GE paper describes) or
+            ``"conv"`` (only 4-D convolution weights, what the authors' public code does; a
+            named option because on MLP encoders it disables GE entirely).
+        seed: seed of the GE noise generator.
+    """
+
+    alpha: float = 0.5
+    ge: bool = True
+    noise_on: str = "all"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.noise_on not in ("all", "conv"):
+            raise ValueError(f"OGMGEOptions.noise_on={self.noise_on!r}; expected 'all' or 'conv'.")
+
+
+def ogm_coefficients(scores: Tensor, alpha: float) -> Tensor:
+    """Modulation coefficients of OGM-GE (Eq. 6-7 of Peng et al., 2022).
+
+    ``rho_m = s_m / mean_{k != m} s_k`` and ``k_m = 1 - tanh(alpha * relu(rho_m - 1))``: the
+    dominant modality (``rho_m > 1``) has its encoder gradients scaled down; the others keep
+    ``k_m = 1``. With two modalities this is exactly the paper's rule.
+
+    Args:
+        scores: ``[M]`` summed softmax score of the true class per modality, ``s_m``.
+        alpha: modulation strength.
+
+    Returns:
+        ``[M]`` coefficients in ``(0, 1]``.
+    """
+    M = scores.shape[0]
+    others = (scores.sum() - scores) / max(1, M - 1)
+    ratio = scores / others.clamp_min(1e-12)
+    return 1.0 - torch.tanh(alpha * F.relu(ratio - 1.0))
+
+
+class OGMGE(ConcatFusion):
+    """OGM-GE on the concatenation model (App. A.2 of the MLA paper).
+
+    Each step: the joint cross-entropy is back-propagated; the unimodal scores
+    ``s_m = sum_i softmax(W_m h_{m,i} + b / M)[y_i]`` (the head's columns of modality ``m``)
+    give the coefficients of :func:`ogm_coefficients`; every parameter of encoder ``m`` has its
+    gradient multiplied by ``k_m`` and, with GE, ``N(0, std(grad))`` noise added.
+    """
+
+    def __init__(self, config: FusionConfig, options: OGMGEOptions | None = None) -> None:
+        super().__init__(config)
+        _require_multiclass(self)
+        self.options = options or OGMGEOptions()
+        self._noise = torch.Generator().manual_seed(int(self.options.seed))
+
+    def extra_repr(self) -> str:
+        return repr(self.options)
+
+    def training_step(
+        self, batch: MultimodalBatch, optimizer: torch.optim.Optimizer
+    ) -> dict[str, float]:
+        optimizer.zero_grad(set_to_none=True)
+        embeddings = self.embed(batch)
+        output = self.predict(embeddings, batch.present)
+        loss, logs = self.loss(output, batch)
+        loss.backward()
+        d = self.config.embed_dim
+        W, b = self.head.weight.detach(), self.head.bias.detach()
+        y = batch.y.long()
+        scores = []
+        for j, m in enumerate(self.modalities):
+            h = embeddings[m].detach() * batch.present[:, j : j + 1]
+            out = h @ W[:, j * d : (j + 1) * d].T + b / len(self.modalities)
+            scores.append(torch.softmax(out, -1).gather(1, y[:, None]).sum())
+        coeffs = ogm_coefficients(torch.stack(scores), self.options.alpha)
+        for j, m in enumerate(self.modalities):
+            k = float(coeffs[j])
+            for p in self.encoders[m].parameters():
+                if p.grad is None:
+                    continue
+                p.grad.mul_(k)
+                if self.options.ge and (self.options.noise_on == "all" or p.grad.ndim == 4):
+                    std = float(p.grad.std()) if p.grad.numel() > 1 else 0.0
+                    noise = torch.randn(p.grad.shape, generator=self._noise) * (std + 1e-8)
+                    p.grad.add_(noise.to(p.grad.device, p.grad.dtype))
+            logs[f"coeff_{m}"] = k
+        optimizer.step()
+        return logs
+
+
+# ----------------------------------------------------------------------------- QMF
+
+
+@dataclass(frozen=True)
+class QMFOptions:
+    """Settings of QMF.
+
+    Attributes:
+        temperature: energy scale; the confidence is ``logsumexp(logits) / temperature`` (the
+            authors' code divides by 10).
+        rank_weight: weight of the rank regulariser.
+    """
+
+    temperature: float = 10.0
+    rank_weight: float = 0.1
+
+
+def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
+    """Energy-based confidence of QMF: ``-E(x) / T = logsumexp(logits) / T``; ``[B, K] -> [B]``."""
+    return torch.logsumexp(logits, dim=-1) / temperature
+
+
+def rank_loss(confidence: Tensor, history: Tensor) -> Tensor:
+    """History-based rank regulariser of QMF (Eq. 9 of Zhang et al., 2023).
+
+    Pairs each sample ``i`` with ``i + 1`` (a roll of the batch). A sample whose historical
+    mean loss is higher must have a confidence lower by at least the (normalised) difference of
+    historical losses: ``relu(sign(l_i - l_j) * (c_i - c_j) + |l_i - l_j|)``. Pairs with equal
+    history or without history (NaN) do not count.
+
+    Args:
+        confidence: ``[B]`` confidences.
+        history: ``[B]`` historical mean losses, NaN for samples never seen.
+
+    Returns:
+        scalar loss (0 when no pair counts).
+    """
+    if confidence.shape[0] < 2:
+        return confidence.new_zeros(())
+    c2, h2 = torch.roll(confidence, -1), torch.roll(history, -1)
+    scale = torch.nan_to_num(history, nan=0.0).abs().max().clamp_min(1e-12)
+    diff = (history - h2) / scale
+    valid = torch.isfinite(diff) & (diff != 0)
+    if not valid.any():
+        return confidence.new_zeros(())
+    target = torch.sign(diff[valid])
+    margin = diff[valid].abs()
+    return F.relu(target * (confidence[valid] - c2[valid]) + margin).mean()
+
+
+class QMF(LateFusion):
+    """Quality-aware multimodal fusion (Zhang et al., 2023) in the late-fusion setting.
+
+    Fused logits ``sum_m w_m f_m`` with ``w_m = energy_confidence(f_m)`` (detached, zero for
+    missing modalities). Loss: ``CE(fused) + sum_m CE(f_m) + rank_weight * sum_m rank_loss_m``,
+    where each modality's rank loss uses the per-sample history of its unimodal losses (the
+    ``index`` of each sample in its dataset), updated after every step.
+    """
+
+    def __init__(self, config: FusionConfig, options: QMFOptions | None = None) -> None:
+        super().__init__(config)
+        _require_multiclass(self)
+        self.options = options or QMFOptions()
+        self._history_sum = torch.zeros(0, len(self.modalities))
+        self._history_count = torch.zeros(0, len(self.modalities))
+
+    def extra_repr(self) -> str:
+        return repr(self.options)
+
+    def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
+        uni = self.unimodal(embeddings)
+        conf = torch.stack(
+            [energy_confidence(uni[:, j], self.options.temperature) for j in range(uni.shape[1])], 1
+        )
+        w = conf.detach() * present.to(conf.dtype)
+        y_hat = (uni * w.unsqueeze(-1)).sum(1)
+        return Output(y_hat, {"unimodal": uni, "confidence": conf})
+
+    def history(self, index: Tensor) -> Tensor:
+        """``[B, M]`` historical mean unimodal losses of samples ``index`` (NaN when unseen)."""
+        idx = index.cpu()
+        out = torch.full((idx.shape[0], len(self.modalities)), float("nan"))
+        known = (idx >= 0) & (idx < self._history_sum.shape[0])
+        if known.any():
+            s, n = self._history_sum[idx[known]], self._history_count[idx[known]]
+            out[known] = torch.where(n > 0, s / n.clamp_min(1), torch.full_like(s, float("nan")))
+        return out
+
+    def _record(self, index: Tensor, losses: Tensor, present: Tensor) -> None:
+        idx = index.cpu()
+        keep = idx >= 0
+        if not keep.any():
+            return
+        n = int(idx[keep].max()) + 1
+        if n > self._history_sum.shape[0]:
+            grow = n - self._history_sum.shape[0]
+            self._history_sum = torch.cat(
+                [self._history_sum, torch.zeros(grow, len(self.modalities))]
+            )
+            self._history_count = torch.cat(
+                [self._history_count, torch.zeros(grow, len(self.modalities))]
+            )
+        p = present.cpu().float()[keep]
+        self._history_sum.index_put_((idx[keep],), losses.detach().cpu()[keep] * p, accumulate=True)
+        self._history_count.index_put_((idx[keep],), p, accumulate=True)
+
+    def loss(self, output: Output, batch: MultimodalBatch) -> tuple[Tensor, dict[str, float]]:
+        fused = task_loss(output.y_hat, batch.y, self.task)
+        uni_loss, logs = super().loss(output, batch)
+        present = output.extras.get("present", batch.present)
+        total = fused + uni_loss
+        if self.training and batch.index is not None and self.options.rank_weight > 0:
+            uni, conf = output.extras["unimodal"], output.extras["confidence"]
+            hist = self.history(batch.index).to(conf.device)
+            reg = conf.new_zeros(())
+            per_sample = torch.stack(
+                [
+                    F.cross_entropy(uni[:, j], batch.y.long(), reduction="none")
+                    for j in range(len(self.modalities))
+                ],
+                1,
+            )
+            for j in range(len(self.modalities)):
+                rows = present[:, j]
+                if rows.sum() > 1:
+                    reg = reg + rank_loss(conf[rows, j], hist[rows, j])
+            total = total + self.options.rank_weight * reg
+            self._record(batch.index, per_sample, present)
+            logs["rank"] = float(reg.detach())
+        logs.update(loss=float(total.detach()), loss_fused=float(fused.detach()))
+        return total, logs
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+def build_method(
+    name: str,
+    dataset: MultimodalDataset | FusionConfig,
+    *,
+    seed: int = 0,
+    embed_dim: int = 64,
+    encoder: str = "auto",
+    hidden: tuple[int, ...] = (128,),
+    dropout: float = 0.1,
+    **options: Any,
+) -> Method:
+    """Build one of the MLA paper's methods with the shared encoders.
+
+    Args:
+        name: one of :data:`METHODS`.
+        dataset: a training split (its shapes set the encoders) or a ready ``FusionConfig``.
+        seed: seed of the initial weights (drawn inside a forked RNG: the global torch RNG is
+            left as it was).
+        embed_dim, encoder, hidden, dropout: the shared encoder settings (``FusionConfig``).
+        **options: method options: ``condition`` (FiLM/BiGated), fields of
+            :class:`OGMGEOptions` / :class:`QMFOptions`, or fields of
+            :class:`~workbench.methods.mla.MLAConfig` (``hgm``, ``dynamic_fusion``, ...).
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    from .mla import MLA, MLAConfig
+
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; expected one of {METHODS}.")
+    if isinstance(dataset, FusionConfig):
+        config = dataset
+    else:
+        config = FusionConfig.for_dataset(
+            dataset, embed_dim=embed_dim, encoder=encoder, hidden=tuple(hidden), dropout=dropout
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if name == "Sum":
+            return SumFusion(config)
+        if name == "Concat":
+            return ConcatFusion(config)
+        if name == "Late Fusion":
+            return LateFusion(config)
+        if name == "FiLM":
+            return FiLMFusion(config, **options)
+        if name == "BiGated":
+            return BiGatedFusion(config, **options)
+        if name == "OGM-GE":
+            return OGMGE(config, OGMGEOptions(**{"seed": seed, **options}))
+        if name == "QMF":
+            return QMF(config, QMFOptions(**options))
+        return MLA(MLAConfig(fusion=config, **options))
