@@ -6,6 +6,8 @@
   average over patterns, as a tidy frame (condition ``missing_pattern``, modality the pattern).
 - :func:`corruption_conditions` gives Tables II-III: Gaussian noise σ on the image modality,
   masking p on the sequence modality, and both at once.
+- :func:`ablation_variants` lists the models of Tables IV-VI and Fig. 4 (full or reduced set),
+  and which of them are the same training run as a main model (re-used, not retrained).
 - :func:`weights_by_level` gives Fig. 5's element-wise weights as the corruption grows.
 """
 
@@ -30,7 +32,9 @@ __all__ = [
     "METHODS",
     "PAPER_SIGMAS",
     "PAPER_PS",
+    "PAPER_LAMBDAS",
     "abbreviations",
+    "ablation_variants",
     "add_pattern_average",
     "corruption_conditions",
     "evaluate_patterns",
@@ -45,6 +49,9 @@ PAPER_SIGMAS = (0.08, 0.12, 0.18, 0.26, 0.38)
 """Gaussian noise levels σ of Tables II-III."""
 PAPER_PS = (0.05, 0.1, 0.15, 0.2, 0.25)
 """Word-masking probabilities p of Tables II-III."""
+
+PAPER_LAMBDAS = (0.2, 0.4, 0.8, 1.0, 1.2, 1.6)
+"""λ values of Fig. 4 (right), as multiples of the defaults λ1 = 1 and λ2 = 0.01."""
 
 METHODS = ("RAML", *BASELINES)
 """Every method :func:`make_method` knows, by the paper's names."""
@@ -83,7 +90,9 @@ def add_pattern_average(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_patterns(
-    models: Mapping[str, Mapping[int, Method]], dataset: MultimodalDataset, metrics: Sequence[str] | None = None
+    models: Mapping[str, Mapping[int, Method]],
+    dataset: MultimodalDataset,
+    metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Table I as a tidy frame: each model under every missing pattern, plus the average.
 
@@ -136,12 +145,17 @@ def corruption_conditions(
             )
     grids: dict[str, dict[str, list]] = {}
     if image is not None:
-        grids["noise"] = {f"sigma={s:g}": [C.GaussianNoise(modality=image, sigma=s)] for s in sigmas}
+        grids["noise"] = {
+            f"sigma={s:g}": [C.GaussianNoise(modality=image, sigma=s)] for s in sigmas
+        }
     if sequence is not None:
         grids["mask"] = {f"p={p:g}": [C.WordMask(modality=sequence, p=p)] for p in ps}
     if image is not None and sequence is not None:
         grids["noise+mask"] = {
-            f"sigma={s:g};p={fixed_p:g}": [C.GaussianNoise(modality=image, sigma=s), C.WordMask(modality=sequence, p=fixed_p)]
+            f"sigma={s:g};p={fixed_p:g}": [
+                C.GaussianNoise(modality=image, sigma=s),
+                C.WordMask(modality=sequence, p=fixed_p),
+            ]
             for s in sigmas
         }
         grids["mask+noise"] = {
@@ -171,6 +185,67 @@ def make_method(name: str, train: MultimodalDataset, **options: Any) -> Method:
         raise ValueError(f"Unknown RAML-paper method {name!r}; expected one of {METHODS}.")
     fields = config_cls.__dataclass_fields__
     return cls(config_cls.for_dataset(train, **{k: v for k, v in options.items() if k in fields}))
+
+
+def ablation_variants(
+    options: Mapping[str, Any],
+    *,
+    full: bool = True,
+    lambdas: Iterable[float] = PAPER_LAMBDAS,
+    lambda_d_unit: float = 0.01,
+) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str]]:
+    """The ablation models of Tables IV-VI and Fig. 4 as :func:`train_models` specs.
+
+    Every ablation of the paper is a training-time change (Table IV trains on complete
+    samples; Table V trains RAML with identical or learned fixed weights; Table VI drops loss
+    terms; Fig. 4 trains separate predictors or other λ), so each variant is its own run.
+    Variants whose configuration equals a main model of Table I are not retrained but named
+    as aliases: ``"Concat Fusion (full-modality)"`` is Concat Fusion (it never sees missing
+    patterns) and λ = 1 is RAML with its default λ1 = 1, λ2 = ``lambda_d_unit``.
+
+    Args:
+        options: the main models' options (``embed_dim``, ``hidden``, ``sequence_encoder``, ...).
+        full: the paper's full set. ``False`` keeps one variant per comparison: Table IV only
+            RAML (full-modality) against Concat Fusion, Table VI only L^M + L^D (the "without
+            L^U" row the paper discusses); Tables V and Fig. 4 (left) are kept whole.
+        lambdas: the λ values of Fig. 4 (right); λ1 = ``lam`` and λ2 = ``lam * lambda_d_unit``.
+        lambda_d_unit: the default λ2 (the x-axis unit of the λ2 curve).
+
+    Returns:
+        ``(specs, aliases)``: ``{label: (method name, options)}`` to train and
+        ``{label: main model label}`` for the variants that re-use a main model.
+    """
+    opts = dict(options)
+    no_aug = dict(opts, pattern_augmentation=False)
+    full_modality = ("RAML", "TMC", "MD", "ETMC") if full else ("RAML",)
+    specs: dict[str, tuple[str, dict[str, Any]]] = {
+        f"{m} (full-modality)": (m, no_aug) for m in full_modality
+    }
+    aliases = {"Concat Fusion (full-modality)": "Concat Fusion"}
+    specs["Identical"] = ("RAML", dict(opts, weighting="identical"))
+    specs["Fixed"] = ("RAML", dict(opts, weighting="fixed"))
+    losses = {"L_M=1;L_U=0;L_D=1": dict(opts, lambda_u=0.0)}
+    if full:
+        losses = {
+            "L_M=1;L_U=0;L_D=0": dict(opts, lambda_u=0.0, lambda_d=0.0),
+            **losses,
+            "L_M=1;L_U=1;L_D=0": dict(opts, lambda_d=0.0),
+        }
+    specs.update({label: ("RAML", o) for label, o in losses.items()})
+    specs["RAML (separate predictors)"] = ("RAML", dict(opts, shared_predictor=False))
+    default_u = RAMLConfig.__dataclass_fields__["lambda_u"].default
+    default_d = RAMLConfig.__dataclass_fields__["lambda_d"].default
+    for lam in lambdas:
+        for name, value, default in (
+            ("lambda_u", float(lam), default_u),
+            ("lambda_d", float(lam) * lambda_d_unit, default_d),
+        ):
+            label = f"{name}={float(lam)}"
+            if np.isclose(value, default) and opts.get(name, default) == default:
+                aliases[label] = "RAML"
+            else:
+                specs[label] = ("RAML", dict(opts, **{name: value}))
+    return specs, aliases
 
 
 def train_models(
@@ -235,6 +310,10 @@ def weights_by_level(
     for level in levels:
         corr = [] if float(level) == 0 else [make_corruption(level)]
         out[float(level)] = element_weights(
-            model, dataset, corr, generator=torch.Generator().manual_seed(seed), max_samples=max_samples
+            model,
+            dataset,
+            corr,
+            generator=torch.Generator().manual_seed(seed),
+            max_samples=max_samples,
         )
     return out
