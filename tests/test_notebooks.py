@@ -1,0 +1,46 @@
+"""Every notebook in ``notebooks/`` runs headless in smoke mode, and is committed clean.
+
+Notebooks are discovered with a glob, so a new ``notebooks/NN_*.ipynb`` is tested without
+touching this file.
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench.cli import NotebookError, execute_notebook
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(notebook, tmp_path):
+    try:
+        execute_notebook(notebook, tmp_path / notebook.name, {"profile": "smoke"}, kernel="python3")
+    except NotebookError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_committed_clean_with_parameters_first(notebook):
+    nb = nbformat.read(str(notebook), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{notebook.name} has no code cells"
+    assert "parameters" in code[0].metadata.get("tags", []), (
+        f"{notebook.name}: the first code cell must be tagged 'parameters' (cell metadata tags)"
+    )
+    assert "profile" in code[0].source, f"{notebook.name}: the parameters cell must set `profile`"
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
+    assert not dirty, (
+        f"{notebook.name} carries outputs in cells {dirty}; clear them before committing"
+    )

@@ -1,0 +1,285 @@
+"""The ``workbench`` command line.
+
+::
+
+    workbench run-all --profile smoke --output outputs/notebooks   # every notebook, in order
+    workbench run notebooks/00_quickstart.ipynb --profile full -p dataset=av_digits
+    workbench datasets                                              # registered datasets
+
+``python -m workbench.cli ...`` is the same. Notebooks run headless with papermill (kernel
+``python3``); the parameter ``profile`` (and any ``-p key=value``) is injected into the
+notebook's ``parameters`` cell. Executed copies go to ``--output``; the figures they
+drew are extracted as PNG files next to them (``<output>/figures/<notebook>/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import base64
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "NotebookError",
+    "execute_notebook",
+    "extract_figures",
+    "find_notebooks",
+    "main",
+    "parse_params",
+]
+
+PROFILES = ("smoke", "full")
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed: names the notebook, the cell and its error."""
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["seed=1", "dataset=mfeat"]`` -> ``{"seed": 1, "dataset": "mfeat"}`` (Python literals
+    are parsed, anything else stays a string)."""
+    params: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Parameter {pair!r} is not key=value (e.g. -p seed=1).")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        params[key.strip()] = value
+    return params
+
+
+def find_notebooks(folder: str | Path = "notebooks") -> list[Path]:
+    """Every ``*.ipynb`` in ``folder``, in name order (checkpoints excluded)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Notebook folder {str(folder)!r} does not exist; run from the project root or pass --notebooks."
+        )
+    return sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+@contextlib.contextmanager
+def _kernel_env() -> Iterator[None]:
+    """Offline hubs and inline matplotlib figures for the kernels started inside."""
+    saved = {
+        k: os.environ.get(k)
+        for k in ("MPLBACKEND", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PAPERMILL_EXECUTION")
+    }
+    # ipykernel only installs its inline backend when MPLBACKEND is unset; "Agg" (set by the
+    # Makefile and the tests for the library) would leave executed notebooks without figures.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The Trainer's progress display prints plain lines instead of tqdm widgets when set.
+    os.environ["PAPERMILL_EXECUTION"] = "1"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_notebook(
+    notebook: str | Path,
+    output: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    kernel: str = "python3",
+    progress: bool = False,
+) -> Path:
+    """Execute ``notebook`` with papermill into ``output`` (a file or a folder).
+
+    Args:
+        notebook: the ``.ipynb`` to run.
+        output: the executed copy's path, or a folder to put it in under the same name.
+        parameters: values injected after the ``parameters`` cell (e.g. ``{"profile": "smoke"}``).
+        kernel: the Jupyter kernel name.
+
+    Returns:
+        The executed notebook's path.
+
+    Raises:
+        FileNotFoundError: ``notebook`` does not exist.
+        NotebookError: a cell failed; the message names the notebook, the cell and its error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"Notebook {str(notebook)!r} does not exist.")
+    output = Path(output)
+    if output.suffix != ".ipynb":
+        output = output / notebook.name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with _kernel_env():
+        try:
+            pm.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=dict(parameters or {}),
+                kernel_name=kernel,
+                cwd=str(notebook.parent),
+                progress_bar=progress,
+            )
+        except PapermillExecutionError as e:
+            source = "\n".join("    " + line for line in str(e.source).splitlines()[:15])
+            raise NotebookError(
+                f"{notebook.name} failed in cell {e.exec_count} (index {e.cell_index}): {e.ename}: {e.evalue}\n"
+                f"cell source:\n{source}\nexecuted copy with the traceback: {output}"
+            ) from None
+    return output
+
+
+def extract_figures(executed: str | Path, folder: str | Path) -> list[Path]:
+    """Save every PNG output of an executed notebook as ``folder/cell<index>_<k>.png``."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    folder = Path(folder)
+    paths = []
+    for i, cell in enumerate(nb.cells):
+        k = 0
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"cell{i:03d}_{k}.png"
+                path.write_bytes(base64.b64decode(data["image/png"]))
+                paths.append(path)
+                k += 1
+    return paths
+
+
+def _run(notebooks: Sequence[Path], output: Path, params: dict[str, Any], keep_going: bool) -> int:
+    failures = []
+    for nb in notebooks:
+        t0 = time.perf_counter()
+        print(f"running {nb} (profile={params.get('profile')}) ...", flush=True)
+        try:
+            executed = execute_notebook(nb, output, params)
+        except NotebookError as e:
+            print(f"FAILED {e}", file=sys.stderr, flush=True)
+            failures.append(nb)
+            if not keep_going:
+                break
+            continue
+        figures = extract_figures(executed, output / "figures" / nb.stem)
+        print(
+            f"  done in {time.perf_counter() - t0:.1f} s -> {executed} ({len(figures)} figures)",
+            flush=True,
+        )
+    print(f"executed notebooks: {output.resolve()}")
+    fig_dir = output / "figures"
+    if fig_dir.exists():
+        print(f"figures: {fig_dir.resolve()}")
+    if failures:
+        print(
+            f"{len(failures)} notebook(s) failed: {', '.join(str(f) for f in failures)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _cmd_run_all(args: argparse.Namespace) -> int:
+    notebooks = find_notebooks(args.notebooks)
+    if not notebooks:
+        print(f"no notebooks in {args.notebooks}", file=sys.stderr)
+        return 1
+    params = {"profile": args.profile, **parse_params(args.param)}
+    return _run(notebooks, Path(args.output), params, args.keep_going)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    params = {"profile": args.profile, **parse_params(args.param)}
+    return _run([Path(args.notebook)], Path(args.output), params, keep_going=False)
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import available, read_card, spec
+
+    for name in available():
+        s = spec(name)
+        where = "embedded" if s.embedded else "needs data_root"
+        card = read_card(name)
+        summary = card.summary() if card.fields else s.description
+        print(f"{name:<20} [{where}] {summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``workbench`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="Robust multimodal learning workbench."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--profile",
+            choices=PROFILES,
+            default="smoke",
+            help="smoke (CPU, minutes) or full (paper settings, GPU)",
+        )
+        p.add_argument(
+            "-p",
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="notebook parameter (repeatable)",
+        )
+        p.add_argument(
+            "--output", default="outputs/notebooks", help="folder for the executed notebooks"
+        )
+
+    p = sub.add_parser(
+        "run-all", help="execute every notebooks/*.ipynb in name order with papermill"
+    )
+    common(p)
+    p.add_argument("--notebooks", default="notebooks", help="folder holding the notebooks")
+    p.add_argument(
+        "--keep-going", action="store_true", help="run the remaining notebooks after a failure"
+    )
+    p.set_defaults(func=_cmd_run_all)
+
+    p = sub.add_parser("run", help="execute one notebook with papermill")
+    p.add_argument("notebook", help="path to the .ipynb")
+    common(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "datasets", help="list the registered datasets with their data-card summaries"
+    )
+    p.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
