@@ -35,7 +35,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(PY) -m workbench.cli run-all --profile smoke --output outputs/notebooks
+	$(PY) -m workbench.cli run-all --profile smoke --output outputs/notebooks --timeout 900
+	$(PY) -m workbench.cli report --executed outputs/notebooks --output outputs/report.html
 
 test: install-dev
 	$(PY) -m pytest -q

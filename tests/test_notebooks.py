@@ -22,7 +22,14 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(notebook, tmp_path):
     try:
-        execute_notebook(notebook, tmp_path / notebook.name, {"profile": "smoke"}, kernel="python3")
+        execute_notebook(
+            notebook,
+            tmp_path / notebook.name,
+            {"profile": "smoke"},
+            kernel="python3",
+            execution_timeout=600,
+            retries_on_timeout=1,
+        )
     except NotebookError as e:
         pytest.fail(str(e), pytrace=False)
 

@@ -175,3 +175,17 @@ def test_bad_config_and_device():
         TrainerConfig(schedule="cosine")
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_cache_key_sees_unaligned_rows(splits):
+    """Permuting one modality's rows (an unaligned split) must not hit the aligned checkpoint."""
+    train, val = splits["train"], splits["validation"]
+    model = ConcatFusion(FusionConfig.for_dataset(train))
+    trainer = Trainer(TrainerConfig(max_epochs=1, progress=False))
+    m = train.modalities[1]
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    inputs = {k: (x[perm] if k == m else x) for k, x in train.inputs.items()}
+    unaligned = MultimodalDataset(train.name, inputs, train.y, train.task, split=train.split)
+    assert trainer.cache_key(model, train, val) != trainer.cache_key(model, unaligned, val)
+    same = MultimodalDataset(train.name, dict(train.inputs), train.y, train.task, split=train.split)
+    assert trainer.cache_key(model, train, val) == trainer.cache_key(model, same, val)

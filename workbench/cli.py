@@ -98,6 +98,8 @@ def execute_notebook(
     *,
     kernel: str = "python3",
     progress: bool = False,
+    execution_timeout: float | None = None,
+    retries_on_timeout: int = 0,
 ) -> Path:
     """Execute ``notebook`` with papermill into ``output`` (a file or a folder).
 
@@ -106,6 +108,11 @@ def execute_notebook(
         output: the executed copy's path, or a folder to put it in under the same name.
         parameters: values injected after the ``parameters`` cell (e.g. ``{"profile": "smoke"}``).
         kernel: the Jupyter kernel name.
+        execution_timeout: seconds one cell may run (``None``: no limit).
+        retries_on_timeout: how often to re-run the whole notebook after a cell timed out.
+            nbclient can miss a kernel's reply to a cell that displays ipywidgets and wait
+            forever (jupyter/nbclient#312); a timeout plus one retry turns that rare hang into
+            a re-run (trained weights are cached, so it is cheap). Errors are never retried.
 
     Returns:
         The executed notebook's path.
@@ -124,16 +131,36 @@ def execute_notebook(
     if output.suffix != ".ipynb":
         output = output / notebook.name
     output.parent.mkdir(parents=True, exist_ok=True)
+    from nbclient.exceptions import CellTimeoutError
+
     with _kernel_env():
         try:
-            pm.execute_notebook(
-                str(notebook),
-                str(output),
-                parameters=dict(parameters or {}),
-                kernel_name=kernel,
-                cwd=str(notebook.parent),
-                progress_bar=progress,
-            )
+            for attempt in range(retries_on_timeout + 1):
+                try:
+                    pm.execute_notebook(
+                        str(notebook),
+                        str(output),
+                        parameters=dict(parameters or {}),
+                        kernel_name=kernel,
+                        cwd=str(notebook.parent),
+                        progress_bar=progress,
+                        execution_timeout=execution_timeout,
+                    )
+                    break
+                except (CellTimeoutError, PapermillExecutionError) as e:
+                    timed_out = isinstance(e, CellTimeoutError) or e.ename == "CellTimeoutError"
+                    if not timed_out or attempt == retries_on_timeout:
+                        raise
+                    print(
+                        f"{notebook.name}: a cell exceeded {execution_timeout} s; re-running "
+                        f"(attempt {attempt + 2} of {retries_on_timeout + 1})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        except CellTimeoutError as e:
+            raise NotebookError(
+                f"{notebook.name}: a cell ran longer than {execution_timeout} s: {e}"
+            ) from None
         except PapermillExecutionError as e:
             source = "\n".join("    " + line for line in str(e.source).splitlines()[:15])
             raise NotebookError(
@@ -163,13 +190,21 @@ def extract_figures(executed: str | Path, folder: str | Path) -> list[Path]:
     return paths
 
 
-def _run(notebooks: Sequence[Path], output: Path, params: dict[str, Any], keep_going: bool) -> int:
+def _run(
+    notebooks: Sequence[Path],
+    output: Path,
+    params: dict[str, Any],
+    keep_going: bool,
+    timeout: float | None = None,
+) -> int:
     failures = []
     for nb in notebooks:
         t0 = time.perf_counter()
         print(f"running {nb} (profile={params.get('profile')}) ...", flush=True)
         try:
-            executed = execute_notebook(nb, output, params)
+            executed = execute_notebook(
+                nb, output, params, execution_timeout=timeout, retries_on_timeout=int(bool(timeout))
+            )
         except NotebookError as e:
             print(f"FAILED {e}", file=sys.stderr, flush=True)
             failures.append(nb)
@@ -200,12 +235,12 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         print(f"no notebooks in {args.notebooks}", file=sys.stderr)
         return 1
     params = {"profile": args.profile, **parse_params(args.param)}
-    return _run(notebooks, Path(args.output), params, args.keep_going)
+    return _run(notebooks, Path(args.output), params, args.keep_going, args.timeout)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     params = {"profile": args.profile, **parse_params(args.param)}
-    return _run([Path(args.notebook)], Path(args.output), params, keep_going=False)
+    return _run([Path(args.notebook)], Path(args.output), params, False, args.timeout)
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -217,6 +252,27 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         card = read_card(name)
         summary = card.summary() if card.fields else s.description
         print(f"{name:<20} [{where}] {summary}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    s = run_sweep(
+        args.config, store=args.store, n_jobs=args.jobs, retry_failed=not args.no_retry, log=print
+    )
+    print(
+        f"{len(s.finished)} finished, {len(s.skipped)} already done, {len(s.failed)} failed "
+        f"-> {s.store.path}"
+    )
+    return 0 if s.ok else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    path = build_report(args.executed, args.output, tables_dir=args.tables)
+    print(f"report: {Path(path).resolve()}")
     return 0
 
 
@@ -245,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--output", default="outputs/notebooks", help="folder for the executed notebooks"
         )
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds a cell may run; a timed-out notebook is re-run once (default: no limit)",
+        )
 
     p = sub.add_parser(
         "run-all", help="execute every notebooks/*.ipynb in name order with papermill"
@@ -265,6 +327,27 @@ def build_parser() -> argparse.ArgumentParser:
         "datasets", help="list the registered datasets with their data-card summaries"
     )
     p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser("sweep", help="run a sweep config (YAML/JSON); resumes where it stopped")
+    p.add_argument("config", help="sweep config file, e.g. configs/arena_smoke.yaml")
+    p.add_argument("--store", default=None, help="result folder (default: the config's store)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes, -1: one per CPU (default: the config's n_jobs)",
+    )
+    p.add_argument("--no-retry", action="store_true", help="skip points that failed before")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser(
+        "report", help="write outputs/report.html from executed notebooks and saved paper tables"
+    )
+    p.add_argument("--executed", default="outputs/notebooks", help="folder of executed notebooks")
+    p.add_argument("--output", default="outputs/report.html", help="index page")
+    p.add_argument("--tables", default=None, help="saved tables (default: <outputs>/tables)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -111,8 +111,18 @@ class TrainerConfig:
 
 
 def _fingerprint_tensor(t: torch.Tensor) -> list[float]:
-    t = t.detach().float().cpu()
-    return [round(float(t.sum()), 6), round(float((t * t).sum()), 6), list(t.shape)]
+    """Sum, sum of squares and a row-position-weighted sum: a permutation of rows (an unaligned
+    split) changes the fingerprint."""
+    t = t.detach().double().cpu()
+    if t.ndim == 0:
+        t = t.reshape(1)
+    w = torch.arange(1, t.shape[0] + 1, dtype=t.dtype).reshape(-1, *([1] * (t.ndim - 1)))
+    return [
+        round(float(t.sum()), 6),
+        round(float((t * t).sum()), 6),
+        round(float((w * t).sum()), 4),
+        list(t.shape),
+    ]
 
 
 def _dataset_fingerprint(ds: MultimodalDataset) -> dict[str, Any]:
