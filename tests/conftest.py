@@ -25,5 +25,6 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Checkpoints and feature caches of a test session go to a temp folder, not ~/.cache."""
+    """Checkpoints, feature caches and saved tables of a test session go to temp folders."""
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "workbench-cache"))
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path_factory.getbasetemp() / "workbench-outputs"))

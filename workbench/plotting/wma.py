@@ -1,0 +1,173 @@
+"""WMA figures: α×β heatmaps shaped like Tables 3-6 and the β curve of Fig. 2 of the WMA paper.
+
+Both take the tidy frame of :func:`workbench.methods.wma.alpha_beta_grid` (columns ``regime,
+alpha, beta, condition, value, seed``) and never train anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["alpha_beta_heatmaps", "beta_curve"]
+
+
+def _case(grid: pd.DataFrame) -> pd.DataFrame:
+    """Use the test-case label (``case``, e.g. ``"noise/text"``) as the condition when present."""
+    return grid.assign(condition=grid["case"]) if "case" in grid.columns else grid
+
+
+def _check(grid: pd.DataFrame, name: str) -> None:
+    missing = [
+        c for c in ("regime", "alpha", "beta", "condition", "value") if c not in grid.columns
+    ]
+    if missing:
+        raise ValueError(
+            f"{name}(): the frame lacks columns {missing}; pass the output of alpha_beta_grid()."
+        )
+    if grid.empty:
+        raise ValueError(f"{name}(): the frame is empty; nothing to plot.")
+
+
+def alpha_beta_heatmaps(
+    grid: pd.DataFrame,
+    conditions: Sequence[str] | None = None,
+    axes=None,
+    *,
+    higher_is_better: bool = True,
+    fmt: str = "{:.3f}",
+    cmap: str = "viridis",
+):
+    """One α×β heatmap per test case, as the rows of Tables 3-6 of the WMA paper.
+
+    Cells are the mean over seeds of the WMA runs; a cell at least as good as the baseline
+    (``regime == "baseline"``, same test case) is printed in bold, as the paper's tables do.
+
+    Args:
+        grid: the frame of :func:`~workbench.methods.wma.alpha_beta_grid`.
+        conditions: test cases to draw (default: every one, in the frame's order).
+        axes: a sequence of matplotlib Axes, one per test case (a new figure when ``None``).
+        higher_is_better: False for an error metric (MAE), which flips "better".
+        fmt: format of the cell annotations.
+        cmap: colour map.
+
+    Returns:
+        The array of Axes drawn on.
+    """
+    import matplotlib.pyplot as plt
+
+    _check(grid, "alpha_beta_heatmaps")
+    grid = _case(grid)
+    wma = grid[grid["regime"] == "WMA"]
+    if wma.empty:
+        raise ValueError("alpha_beta_heatmaps(): the frame has no WMA rows (alpha > 0, beta > 0).")
+    conditions = (
+        list(conditions) if conditions is not None else list(dict.fromkeys(wma["condition"]))
+    )
+    if axes is None:
+        n = len(conditions)
+        cols = min(n, 3)
+        rows = int(np.ceil(n / cols))
+        _, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    axes = np.asarray(axes).ravel()
+    if len(axes) < len(conditions):
+        raise ValueError(
+            f"alpha_beta_heatmaps(): {len(conditions)} test cases but only {len(axes)} axes."
+        )
+    base = grid[grid["regime"] == "baseline"].groupby("condition")["value"].mean()
+    for ax, cond in zip(axes, conditions):
+        table = wma[wma["condition"] == cond].pivot_table(
+            index="alpha", columns="beta", values="value", aggfunc="mean"
+        )
+        table = table.sort_index(ascending=False)
+        im = ax.imshow(table.to_numpy(), cmap=cmap, aspect="auto")
+        ax.set_xticks(range(table.shape[1]), [f"{b:g}" for b in table.columns])
+        ax.set_yticks(range(table.shape[0]), [f"{a:g}" for a in table.index])
+        ax.set_xlabel("β")
+        ax.set_ylabel("α")
+        ref = base.get(cond, np.nan)
+        title = cond if np.isnan(ref) else f"{cond} (baseline {fmt.format(ref)})"
+        ax.set_title(title, fontsize=9)
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                v = table.iat[i, j]
+                if np.isnan(v):
+                    continue
+                better = not np.isnan(ref) and (v >= ref if higher_is_better else v <= ref)
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(v),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="w",
+                    fontweight="bold" if better else "normal",
+                )
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    for ax in axes[len(conditions) :]:
+        ax.set_visible(False)
+    return axes
+
+
+def beta_curve(
+    grid: pd.DataFrame,
+    alpha: float = 1.0,
+    conditions: Sequence[str] | None = None,
+    ax=None,
+    *,
+    band: bool = True,
+):
+    """Score against β at a fixed α, one line per test case (Fig. 2 of the WMA paper).
+
+    The point at ``β = 0`` is the "minimize OT" run (``alpha=1, beta=0``) when ``alpha == 1``,
+    as in the paper; the baseline of each test case is a dashed horizontal line.
+
+    Args:
+        grid: the frame of :func:`~workbench.methods.wma.alpha_beta_grid`.
+        alpha: the α of the curve (the paper: 1).
+        conditions: test cases (default: all).
+        ax: a matplotlib Axes (a new figure when ``None``).
+        band: shade mean ± std over seeds.
+
+    Returns:
+        The Axes drawn on.
+    """
+    import matplotlib.pyplot as plt
+
+    _check(grid, "beta_curve")
+    grid = _case(grid)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.8))
+    keep = (grid["regime"] == "WMA") | ((grid["regime"] == "minimize OT") & (grid["alpha"] == 1.0))
+    rows = grid[keep & np.isclose(grid["alpha"], alpha)]
+    if rows.empty:
+        raise ValueError(
+            f"beta_curve(): no WMA runs at alpha={alpha}; the grid has alphas {sorted(grid['alpha'].unique())}."
+        )
+    conditions = (
+        list(conditions) if conditions is not None else list(dict.fromkeys(rows["condition"]))
+    )
+    base = grid[grid["regime"] == "baseline"].groupby("condition")["value"].mean()
+    for k, cond in enumerate(conditions):
+        s = (
+            rows[rows["condition"] == cond]
+            .groupby("beta")["value"]
+            .agg(["mean", "std"])
+            .fillna(0.0)
+        )
+        color = f"C{k % 10}"
+        ax.plot(s.index, s["mean"], marker="o", color=color, label=cond)
+        if band:
+            ax.fill_between(
+                s.index, s["mean"] - s["std"], s["mean"] + s["std"], color=color, alpha=0.15
+            )
+        if cond in base.index:
+            ax.axhline(base[cond], color=color, ls="--", lw=0.8)
+    ax.set_xlabel("β (0 = minimize OT)")
+    ax.set_ylabel(str(grid["metric"].iloc[0]) if "metric" in grid.columns else "score")
+    ax.set_title(f"α = {alpha:g}; dashed: baseline", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
