@@ -90,3 +90,27 @@ def test_run_clustering_and_table(generator):
     assert " ± " in table.iloc[0, 0]
     with pytest.raises(ValueError, match="Unknown clustering method"):
         run_clustering("DEC", views, views, y, 3, aligned=True)
+
+
+def test_experiment_runs_alignment_free_methods_once(monkeypatch):
+    import workbench.methods.clustering as cl
+    from workbench.methods.otm import OTMConfig
+
+    calls = []
+    real = cl.run_clustering
+
+    def counting(method, *args, **kwargs):
+        calls.append((method, kwargs["aligned"], kwargs["setup"].num_epochs))
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(cl, "run_clustering", counting)
+    small = OTMConfig(latent_dim=2, hidden_dim=8, barycenter_iters=1, fgw_iters=2)
+    setups = {s: cl.ClusteringSetup(small, num_epochs=e, batch_size=30) for s, e in (("aligned", 1), ("unaligned", 2))}
+    df = cl.clustering_experiment(
+        "synthetic", methods=("k-means", "MWAE"), seeds=(0,), setup=setups, n_samples=60
+    )
+    # k-means never sees the training alignment: one run, rows repeated for both settings
+    assert sorted(calls) == sorted([("k-means", True, 1), ("MWAE", True, 1), ("MWAE", False, 2)])
+    km = df[df.method == "k-means"].pivot_table(index="metric", columns="setting", values="value")
+    assert np.allclose(km["aligned"], km["unaligned"])
+    assert set(df.setting) == {"aligned", "unaligned"}

@@ -12,6 +12,7 @@ from workbench.methods.otm import (
     MWAE,
     Mixer,
     OTMConfig,
+    alignment_accuracy,
     clustering_scores,
     fit_clustering,
     fused_labels,
@@ -344,3 +345,52 @@ def test_paper_comparison_reads_reference():
     table = paper_comparison(pd.DataFrame(rows))
     assert table["holds"].tolist() == [True, True, True, True, True]
     assert table["paper (a vs b)"].iloc[0] == "0.6072 vs 0.5313"
+
+
+def _isometric_copies(generator):
+    """Three clusters of unequal sizes and spreads (no class-swapping isometry) and a copy of
+    them rotated, shifted and with permuted rows: the second modality is an exact isometric copy
+    of the first, in an unrelated coordinate system."""
+    sizes = (8, 16, 24)
+    centres = torch.tensor([[0.0, 0.0], [6.0, 0.0], [0.0, 14.0]], dtype=torch.float64)
+    Z1 = torch.cat(
+        [c + 0.5 * torch.randn(n, 2, generator=generator, dtype=torch.float64) for c, n in zip(centres, sizes)]
+    )
+    y = np.repeat(np.arange(3), sizes)
+    Q, _ = torch.linalg.qr(torch.randn(2, 2, generator=generator, dtype=torch.float64))
+    perm = torch.randperm(len(y), generator=generator)
+    return Z1, y, (Z1 @ Q)[perm] + 3.0, y[perm.numpy()]
+
+
+def test_alignment_accuracy_pure_gw_recovers_isometric_copy(generator):
+    from workbench.ot import fgw_barycenter
+
+    Z1, y1, Z2, y2 = _isometric_copies(generator)
+    labels = {"a": y1, "b": y2}
+    acc = {}
+    for alpha in (0.0, 1.0):
+        res = fgw_barycenter(
+            [Z1, Z2], len(y1), alpha=alpha, init="modality", generator=torch.Generator().manual_seed(1),
+            n_outer=5, fgw_max_iter=50,
+        )
+        acc[alpha] = alignment_accuracy(dict(zip("ab", res.plans)), labels)
+    chance = float(np.sum((np.bincount(y1) / len(y1)) ** 2))
+    assert acc[0.0]["chance"].item() == pytest.approx(chance)
+    # pure GW (alpha = 0) sees only the within-modality distances, which the copy preserves
+    assert acc[0.0]["accuracy"].item() > 0.99
+    # the feature term compares coordinates of unrelated spaces: it can only do worse
+    assert acc[1.0]["accuracy"].item() < acc[0.0]["accuracy"].item()
+
+
+def test_alignment_accuracy_closed_forms(generator):
+    y = np.array([0, 0, 1, 1, 2, 2])
+    identity = torch.eye(6, dtype=torch.float64) / 6
+    independent = torch.full((6, 6), 1 / 36, dtype=torch.float64)
+    out = alignment_accuracy({"a": identity, "b": identity, "c": independent}, y)
+    assert list(zip(out.modality_a, out.modality_b)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert out["accuracy"].tolist() == pytest.approx([1.0, 1 / 3, 1 / 3])
+    assert out["chance"].tolist() == pytest.approx([1 / 3] * 3)
+    with pytest.raises(ValueError, match="labels for modality"):
+        alignment_accuracy({"a": identity, "b": identity}, y[:5])
+    with pytest.raises(ValueError, match="at least two"):
+        alignment_accuracy({"a": identity}, y)
