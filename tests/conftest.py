@@ -28,3 +28,11 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Checkpoints, feature caches and saved tables of a test session go to temp folders."""
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "workbench-cache"))
     monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path_factory.getbasetemp() / "workbench-outputs"))
+
+
+# Property tests search deterministically: a run is reproducible and CI cannot flake on a
+# newly drawn example (use `--hypothesis-seed` or a local profile to explore further).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("workbench", derandomize=True, deadline=None)
+settings.load_profile("workbench")
