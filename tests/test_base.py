@@ -157,3 +157,21 @@ def test_bad_task_and_present():
         MultimodalBatch(inputs={"a": torch.zeros(2, 1)}, present=torch.ones(2, 1), y=torch.zeros(2))
     with pytest.raises(ValueError, match="empty"):
         collate([])
+
+
+def test_dataset_replace_keeps_contract_and_never_mutates():
+    seqs = [torch.ones(L, 3) for L in (2, 5, 3)]
+    images = [torch.zeros(1, 2, 2) for _ in range(3)]
+    ds = MultimodalDataset(
+        "synthetic", {"audio": seqs, "image": images}, torch.tensor([0, 1, 0]),
+        Task("multiclass", 2), sequences=("audio",),
+    )
+    present = ds.present.clone()
+    present[0, 0] = False
+    new = ds.replace(present=present, meta={"note": "x"})
+    assert ds.present.all() and not new.present[0, 0]
+    assert new.is_sequence("audio") and new.modality_shape("image") == (1, 2, 2)
+    batch = new.full_batch()
+    assert "audio" in batch.lengths and "image" not in batch.lengths
+    with pytest.raises(ValueError, match="unknown fields"):
+        ds.replace(task=None)

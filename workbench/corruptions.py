@@ -691,7 +691,6 @@ def unalign(
         a new :class:`MultimodalDataset`; ``meta["unaligned_permutations"]`` maps each permuted
         modality to its permutation (row ``i`` of modality ``m`` came from row ``perm[i]``).
     """
-    from .data.base import MultimodalDataset
 
     mods = tuple(modalities) if modalities is not None else dataset.modalities[1:]
     for m in mods:
@@ -706,22 +705,8 @@ def unalign(
         inputs[m] = [x[int(i)] for i in perm] if isinstance(x, list) else x[perm]
         present[:, dataset.modalities.index(m)] = dataset.present[perm, dataset.modalities.index(m)]
         perms[m] = perm
-    kwargs = {}
-    seq = getattr(dataset, "_sequence", None)
-    if seq is not None and any(
-        isinstance(x, list) and not seq[m] for m, x in dataset.inputs.items()
-    ):
-        kwargs["sequences"] = tuple(m for m, s in seq.items() if s)
-    return MultimodalDataset(
-        dataset.name,
-        inputs,
-        dataset.y,
-        dataset.task,
-        present=present,
-        split=dataset.split,
-        card=dataset.card,
-        meta={**dataset.meta, "unaligned_permutations": perms},
-        **kwargs,
+    return dataset.replace(
+        inputs=inputs, present=present, meta={**dataset.meta, "unaligned_permutations": perms}
     )
 
 

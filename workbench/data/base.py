@@ -352,6 +352,27 @@ class MultimodalDataset(torch.utils.data.Dataset):
             )
         return modality
 
+    def replace(self, **changes: Any) -> MultimodalDataset:
+        """A new dataset with some of ``inputs``, ``y``, ``present``, ``split``, ``meta`` replaced.
+
+        Everything else (task, card, which list modalities are sequences) carries over; the
+        original is never mutated. Used by dataset-level corruptions (unalignment, missing data).
+        """
+        unknown = set(changes) - {"inputs", "y", "present", "split", "meta"}
+        if unknown:
+            raise ValueError(f"MultimodalDataset.replace got unknown fields {sorted(unknown)}.")
+        return MultimodalDataset(
+            self.name,
+            changes.get("inputs", self.inputs),
+            changes.get("y", self.y),
+            self.task,
+            present=changes.get("present", self.present),
+            split=changes.get("split", self.split),
+            card=self.card,
+            meta=changes.get("meta", self.meta),
+            sequences=tuple(m for m, s in self._sequence.items() if s),
+        )
+
     def subset(self, indices: Sequence[int] | Tensor, split: str | None = None) -> MultimodalDataset:
         """A new dataset holding the rows ``indices`` (used to make splits)."""
         idx = torch.as_tensor(indices, dtype=torch.long)
@@ -359,17 +380,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
             m: [x[int(i)] for i in idx] if isinstance(x, list) else x[idx]
             for m, x in self.inputs.items()
         }
-        return MultimodalDataset(
-            self.name,
-            inputs,
-            self.y[idx],
-            self.task,
-            present=self.present[idx],
-            split=split or self.split,
-            card=self.card,
-            meta=self.meta,
-            sequences=tuple(m for m, s in self._sequence.items() if s),
-        )
+        return self.replace(inputs=inputs, y=self.y[idx], present=self.present[idx], split=split or self.split)
 
     def full_batch(self) -> MultimodalBatch:
         """The whole dataset as one batch (small datasets, evaluation)."""

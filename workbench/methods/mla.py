@@ -372,14 +372,9 @@ def drop_modalities(
             inputs[m] = [torch.zeros_like(s) if bool(gone[i]) else s for i, s in enumerate(x)]
         else:
             inputs[m] = x * (~gone).to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    return MultimodalDataset(
-        dataset.name,
-        inputs,
-        dataset.y,
-        dataset.task,
+    return dataset.replace(
+        inputs=inputs,
         present=present,
-        split=dataset.split,
-        card=dataset.card,
         meta={**dataset.meta, "missing_rate": rate, "missing_seed": seed},
     )
 
