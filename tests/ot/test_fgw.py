@@ -131,3 +131,12 @@ def test_gw_cluster_loss_finds_clusters():
     assert res.value.item() <= ref * (1 + 1e-6) + 1e-12
     res.value.backward()
     assert torch.isfinite(Z.grad).all()
+
+
+def test_barycenter_threads_do_not_change_the_result():
+    g = torch.Generator().manual_seed(7)
+    codes = [torch.randn(40, 3, generator=g, dtype=torch.float64) for _ in range(3)]
+    serial = fgw_barycenter(codes, 8, n_jobs=1, generator=torch.Generator().manual_seed(1))
+    threaded = fgw_barycenter(codes, 8, n_jobs=3, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(serial.codes, threaded.codes)
+    assert serial.history == threaded.history

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from workbench.ot.fgw import _cg, _weights
@@ -71,6 +74,7 @@ def fgw_barycenter(
     fgw_max_iter: int = 50,
     fgw_tol: float = 1e-7,
     warm_start: bool = True,
+    n_jobs: int | None = None,
 ) -> BarycenterResult:
     r"""FGW barycenter :math:`Z_B` of latent codes (Eq. 1 and Algorithm 2 of the OTM paper).
 
@@ -110,6 +114,9 @@ def fgw_barycenter(
         init_structure: Optional initial :math:`A` ``[N_B, N_B]`` (``structure="free"`` only);
             default the distances of the initial codes.
         generator: Randomness of the initialisation; default a fresh generator seeded with 0.
+        n_jobs: Threads solving the modalities' FGW problems of one outer iteration in parallel
+            (POT's network simplex releases the GIL); default ``min(M, torch.get_num_threads())``.
+            The result does not depend on it.
         n_outer: Cap on outer iterations.
         tol: Stop when the objective's relative change is below ``tol``.
         fgw_max_iter: Cap on conditional-gradient steps per FGW problem.
@@ -157,25 +164,37 @@ def fgw_barycenter(
     plans: list[np.ndarray | None] = [None] * M
     history: list[float] = []
     converged, it = False, 0
-    for it in range(1, n_outer + 1):
-        obj = 0.0
-        for m in range(M):
-            T, f, _, _ = _cg(_sqdist(Zb, Zs[m]), A, Bs[m], muB, mus[m], float(alpha),
-                             plans[m] if warm_start else None, fgw_max_iter, fgw_tol, fgw_tol)
-            plans[m] = T
-            obj += lam[m] * f
-        if history and abs(history[-1] - obj) <= tol * max(abs(obj), 1e-300):
+    workers = max(1, min(M, n_jobs if n_jobs is not None else torch.get_num_threads()))
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def solve(m: int):
+        return _cg(_sqdist(Zb, Zs[m]), A, Bs[m], muB, mus[m], float(alpha),
+                   plans[m] if warm_start else None, fgw_max_iter, fgw_tol, fgw_tol)
+
+    stack = contextlib.ExitStack()
+    if pool is not None:
+        stack.callback(pool.shutdown)
+        # One BLAS thread per worker while they run: nested threads would oversubscribe cores.
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
+    with stack:
+        for it in range(1, n_outer + 1):
+            solved = list(pool.map(solve, range(M)) if pool is not None else map(solve, range(M)))
+            obj = 0.0
+            for m, (T, f, _, _) in enumerate(solved):  # summed in modality order: deterministic
+                plans[m] = T
+                obj += lam[m] * f
+            if history and abs(history[-1] - obj) <= tol * max(abs(obj), 1e-300):
+                history.append(obj)
+                converged = True
+                break
             history.append(obj)
-            converged = True
-            break
-        history.append(obj)
-        if it == n_outer:
-            break
-        Zb = sum(lam[m] * (plans[m] @ Zs[m]) for m in range(M)) / muB[:, None]
-        if structure == "features":
-            A = _dist(Zb)
-        else:
-            A = sum(lam[m] * (plans[m] @ Bs[m] @ plans[m].T) for m in range(M)) / np.outer(muB, muB)
+            if it == n_outer:
+                break
+            Zb = sum(lam[m] * (plans[m] @ Zs[m]) for m in range(M)) / muB[:, None]
+            if structure == "features":
+                A = _dist(Zb)
+            else:
+                A = sum(lam[m] * (plans[m] @ Bs[m] @ plans[m].T) for m in range(M)) / np.outer(muB, muB)
     ref = codes[0]
     as_t = lambda x: torch.as_tensor(x, dtype=ref.dtype, device=ref.device)  # noqa: E731
     return BarycenterResult(
