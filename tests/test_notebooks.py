@@ -27,7 +27,7 @@ def test_notebook_runs_in_smoke_mode(notebook, tmp_path):
             tmp_path / notebook.name,
             {"profile": "smoke"},
             kernel="python3",
-            execution_timeout=600,
+            execution_timeout=300,
             retries_on_timeout=1,
         )
     except NotebookError as e:

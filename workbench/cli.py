@@ -91,6 +91,40 @@ def _kernel_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _sliced_kernel_polls(slice_s: float = 1.0) -> Iterator[None]:
+    """Poll kernel channels in short slices while notebooks run in this process.
+
+    nbclient waits for a cell's ``execute_reply`` with one long ``socket.poll``; after cells
+    that display ipywidgets that wait sometimes never wakes although the kernel is idle
+    (jupyter/nbclient#312). Re-polling every ``slice_s`` seconds asks the socket afresh, so a
+    missed wake-up costs at most one slice. Same results otherwise: ``timeout`` still bounds
+    the whole wait and ``queue.Empty`` is raised as before.
+    """
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def get_msg(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = (
+                slice_s if deadline is None else min(slice_s, max(0.0, deadline - time.monotonic()))
+            )
+            if await self.socket.poll(int(left * 1000)):
+                return await self._recv()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Empty
+
+    AsyncZMQSocketChannel.get_msg = get_msg
+    try:
+        yield
+    finally:
+        AsyncZMQSocketChannel.get_msg = original
+
+
 def execute_notebook(
     notebook: str | Path,
     output: str | Path,
@@ -133,7 +167,7 @@ def execute_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     from nbclient.exceptions import CellTimeoutError
 
-    with _kernel_env():
+    with _kernel_env(), _sliced_kernel_polls():
         try:
             for attempt in range(retries_on_timeout + 1):
                 try:
