@@ -149,10 +149,15 @@ class Corruption:
     level: Level
     modality: str | None
 
+    #: Subclasses that must respect padding set this; their ``_apply`` then also receives
+    #: ``lengths`` (``batch.lengths`` at the input level, ``{}`` for embeddings).
+    uses_lengths: ClassVar[bool] = False
+
     def __call__(self, batch: MultimodalBatch, generator: torch.Generator) -> MultimodalBatch:
         """Input level: a corrupted copy of ``batch``."""
+        extra = {"lengths": batch.lengths} if self.uses_lengths else {}
         inputs, present = self._apply(
-            dict(batch.inputs), batch.present.clone(), batch.modalities, generator
+            dict(batch.inputs), batch.present.clone(), batch.modalities, generator, **extra
         )
         return batch.replace(inputs=inputs, present=present)
 
@@ -164,7 +169,8 @@ class Corruption:
         generator: torch.Generator,
     ) -> tuple[dict[str, Tensor], Tensor]:
         """Embedding level: corrupted copies of ``embeddings`` and ``present``."""
-        return self._apply(dict(embeddings), present.clone(), modalities, generator)
+        extra = {"lengths": {}} if self.uses_lengths else {}
+        return self._apply(dict(embeddings), present.clone(), modalities, generator, **extra)
 
     def _apply(
         self,
@@ -305,16 +311,9 @@ class GaussianNoise(Corruption):
         """The standard deviation actually used."""
         return float(self.sigma) if self.parameterization == "std" else float(self.sigma) ** 0.5
 
-    def __call__(self, batch: MultimodalBatch, generator: torch.Generator) -> MultimodalBatch:
-        inputs, present = self._noise(
-            dict(batch.inputs), batch.present, batch.modalities, batch.lengths, generator
-        )
-        return batch.replace(inputs=inputs, present=present)
+    uses_lengths: ClassVar[bool] = True
 
-    def _apply(self, xs, present, modalities, generator):
-        return self._noise(xs, present, modalities, {}, generator)
-
-    def _noise(self, xs, present, modalities, lengths, generator):
+    def _apply(self, xs, present, modalities, generator, lengths):
         j = self._check_modality(self.modality, modalities)
         x = xs[self.modality]
         if not x.is_floating_point():
@@ -373,16 +372,9 @@ class WordMask(Corruption):
     def severity(self) -> float:
         return float(self.p)
 
-    def __call__(self, batch: MultimodalBatch, generator: torch.Generator) -> MultimodalBatch:
-        inputs, present = self._mask(
-            dict(batch.inputs), batch.present, batch.modalities, batch.lengths, generator
-        )
-        return batch.replace(inputs=inputs, present=present)
+    uses_lengths: ClassVar[bool] = True
 
-    def _apply(self, xs, present, modalities, generator):
-        return self._mask(xs, present, modalities, {}, generator)
-
-    def _mask(self, xs, present, modalities, lengths, generator):
+    def _apply(self, xs, present, modalities, generator, lengths):
         j = self._check_modality(self.modality, modalities)
         x = xs[self.modality]
         if x.ndim < 2:
@@ -746,16 +738,9 @@ class EnergyNoise(Corruption):
     def severity(self) -> float:
         return float(self.energy_ratio)
 
-    def __call__(self, batch: MultimodalBatch, generator: torch.Generator) -> MultimodalBatch:
-        inputs, present = self._noise(
-            dict(batch.inputs), batch.present, batch.modalities, batch.lengths, generator
-        )
-        return batch.replace(inputs=inputs, present=present)
+    uses_lengths: ClassVar[bool] = True
 
-    def _apply(self, xs, present, modalities, generator):
-        return self._noise(xs, present, modalities, {}, generator)
-
-    def _noise(self, xs, present, modalities, lengths, generator):
+    def _apply(self, xs, present, modalities, generator, lengths):
         j = self._check_modality(self.modality, modalities)
         x = xs[self.modality]
         if not x.is_floating_point():

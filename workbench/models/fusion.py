@@ -79,8 +79,9 @@ class FusionConfig:
         return cls(in_dims=dims, task=dataset.task, **kwargs)
 
 
-class ConcatFusion(Method):
-    """Concatenation fusion: ``head([h_1(x_1); ...; h_M(x_M)])`` with zeros for missing modalities."""
+class _EncodedFusion(Method):
+    """``encoders + fusion + head``: stores the config and builds one encoder per modality;
+    ``embed`` runs each encoder on its modality (with the padding mask of sequences)."""
 
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
@@ -88,10 +89,37 @@ class ConcatFusion(Method):
         self.task = config.task
         self.modalities = tuple(config.in_dims)
         self.encoders = make_encoders(config)
-        self.head = nn.Linear(config.embed_dim * len(self.modalities), config.task.n_outputs)
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
+
+
+class _ConditionedFusion(_EncodedFusion):
+    """A fusion in which one ``condition`` modality (default: the first) acts on the others."""
+
+    def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
+        super().__init__(config)
+        name = type(self).__name__
+        if len(self.modalities) < 2:
+            raise ValueError(
+                f"{name} needs at least two modalities (a condition and one it acts on)."
+            )
+        self.condition = condition or self.modalities[0]
+        if self.condition not in self.modalities:
+            raise ValueError(
+                f"{name} condition {self.condition!r} is not one of {self.modalities}."
+            )
+
+    def extra_repr(self) -> str:
+        return f"condition={self.condition!r}"
+
+
+class ConcatFusion(_EncodedFusion):
+    """Concatenation fusion: ``head([h_1(x_1); ...; h_M(x_M)])`` with zeros for missing modalities."""
+
+    def __init__(self, config: FusionConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.embed_dim * len(self.modalities), config.task.n_outputs)
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         parts = [
@@ -113,21 +141,14 @@ def _squeeze_binary(y_hat: Tensor, task: Task) -> Tensor:
     return y_hat.squeeze(-1) if task.kind == "binary" else y_hat
 
 
-class _PerModalityHeads(Method):
+class _PerModalityHeads(_EncodedFusion):
     """Encoders plus one linear head per modality; ``extras["unimodal"]`` holds ``[B, M, K]``."""
 
     def __init__(self, config: FusionConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.modalities = tuple(config.in_dims)
-        self.encoders = make_encoders(config)
+        super().__init__(config)
         self.heads = nn.ModuleDict(
             {m: nn.Linear(config.embed_dim, config.task.n_outputs) for m in self.modalities}
         )
-
-    def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
 
     def unimodal(self, embeddings: dict[str, Tensor]) -> Tensor:
         """Unimodal logits ``[B, M, K]`` (missing modalities included; mask with ``present``)."""
@@ -172,7 +193,7 @@ class LateFusion(_PerModalityHeads):
         return total, logs
 
 
-class FiLMFusion(Method):
+class FiLMFusion(_ConditionedFusion):
     """FiLM fusion (Perez et al., 2018; App. A.2 of the MLA paper).
 
     ``gamma, beta = split(W_c h_c)`` with ``W_c`` a linear layer from the embedding size to twice
@@ -182,29 +203,10 @@ class FiLMFusion(Method):
     """
 
     def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.modalities = tuple(config.in_dims)
-        if len(self.modalities) < 2:
-            raise ValueError(
-                "FiLMFusion needs at least two modalities (a condition and one to modulate)."
-            )
-        self.condition = condition or self.modalities[0]
-        if self.condition not in self.modalities:
-            raise ValueError(
-                f"FiLMFusion condition {self.condition!r} is not one of {self.modalities}."
-            )
+        super().__init__(config, condition)
         d = config.embed_dim
-        self.encoders = make_encoders(config)
         self.film = nn.Linear(d, 2 * d)
         self.head = nn.Linear(d * (len(self.modalities) - 1), config.task.n_outputs)
-
-    def extra_repr(self) -> str:
-        return f"condition={self.condition!r}"
-
-    def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         c = self.modalities.index(self.condition)
@@ -218,7 +220,7 @@ class FiLMFusion(Method):
         return Output(_squeeze_binary(self.head(torch.cat(parts, dim=-1)), self.task))
 
 
-class BiGatedFusion(Method):
+class BiGatedFusion(_ConditionedFusion):
     """Bilinear gated fusion (Kiela et al., 2018; App. A.2 of the MLA paper).
 
     Each modality has a linear layer ``u_m = W_m h_m``; the condition modality's
@@ -227,29 +229,10 @@ class BiGatedFusion(Method):
     """
 
     def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.modalities = tuple(config.in_dims)
-        if len(self.modalities) < 2:
-            raise ValueError(
-                "BiGatedFusion needs at least two modalities (a gate and one to gate)."
-            )
-        self.condition = condition or self.modalities[0]
-        if self.condition not in self.modalities:
-            raise ValueError(
-                f"BiGatedFusion condition {self.condition!r} is not one of {self.modalities}."
-            )
+        super().__init__(config, condition)
         d = config.embed_dim
-        self.encoders = make_encoders(config)
         self.hidden = nn.ModuleDict({m: nn.Linear(d, d) for m in self.modalities})
         self.head = nn.Linear(d, config.task.n_outputs)
-
-    def extra_repr(self) -> str:
-        return f"condition={self.condition!r}"
-
-    def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         c = self.modalities.index(self.condition)
