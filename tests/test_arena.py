@@ -181,6 +181,29 @@ def test_shared_encoders_are_the_same_family(features):
     assert len(set(types.values())) == 1, types
 
 
+def test_native_encoders_keep_the_raml_family_and_shared_swap_only_the_encoders():
+    from workbench.data.base import MultimodalDataset, Task
+
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.randn(int(torch.randint(1, 6, (1,), generator=g)), 5) for _ in range(12)]
+    train = MultimodalDataset(
+        "mixed",
+        {"image": torch.randn(12, 1, 8, 8), "audio": seqs},
+        torch.arange(12) % 3,
+        Task("multiclass", 3, "accuracy"),
+    )
+    native = arena.build_entrant("RAML", train, encoders="native")
+    shared = arena.build_entrant("RAML", train, encoders="shared")
+    concat = arena.build_entrant("Concat", train)
+    models = {"native": native, "shared": shared, "concat": concat}
+    kinds = {k: [type(e).__name__ for e in m.encoders.values()] for k, m in models.items()}
+    assert kinds["native"] == ["ConvEncoder", "MaxPoolSequenceEncoder"], kinds
+    assert kinds["shared"] == kinds["concat"] == ["ConvEncoder", "SequenceEncoder"], kinds
+    # the swap replaces the encoders only: the heads keep the native build's initial weights
+    heads = {k: v for k, v in native.state_dict().items() if not k.startswith("encoders.")}
+    assert all(torch.equal(v, shared.state_dict()[k]) for k, v in heads.items())
+
+
 # ----------------------------------------------------------------------------- figures, panel
 
 

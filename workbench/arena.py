@@ -11,11 +11,12 @@
   (:class:`workbench.methods.otm_fusions.OTMFusion`, supervised, Eq. 5 and 7 of the OTM paper)
   and WMA (:class:`workbench.methods.wma.WMA` on the one-tower transformer; token-sequence
   datasets only). With ``encoders="shared"`` (default) every entrant but WMA gets the *same*
-  encoder family, :func:`workbench.models.encoders.make_encoders` with ``encoder="auto"``
-  (MLP for vectors, CNN for images, 1-D CNN for sequences), of the same output size: the RAML
-  and OTM modules build their own encoders (LSTM, two-layer MLPs), which the arena swaps for
-  the shared ones after construction (``encoders="native"`` keeps them). WMA's backbone is a
-  transformer over tokens and keeps its own token projections.
+  encoder family, the ``"auto"`` family of :mod:`workbench.models.encoders` (MLP for vectors,
+  CNN for images, 1-D CNN for sequences), of the same output size: RAML and its baselines are
+  built on that module's ``"raml"`` family (LSTM, two-layer MLPs, strided CNN) and OTM on its
+  own encoders, which the arena swaps for the shared ones after construction, so that their
+  other initial weights stay those of the native build (``encoders="native"`` keeps them).
+  WMA's backbone is a transformer over tokens and keeps its own token projections.
 - **Corruptions** (:func:`arena_conditions`): per modality, uniform noise on the embeddings
   (``UniformNoise``, WMA Sec. 4.1) at increasing amplitude; Gaussian noise on the inputs
   (``GaussianNoise``, RAML Tab. II) at increasing sigma for image modalities; missing
@@ -203,17 +204,15 @@ def register_entrant(entrant: Entrant) -> Entrant:
 
 
 def _shared_encoders(train: MultimodalDataset, out_dim: int, options: Mapping[str, Any]):
-    from .models.encoders import make_encoders
-    from .models.fusion import FusionConfig
+    from .models.encoders import encoders_for, modality_specs
 
-    config = FusionConfig.for_dataset(
-        train,
-        embed_dim=int(out_dim),
+    return encoders_for(
+        modality_specs(train),
+        int(out_dim),
+        family="auto",
         hidden=tuple(options["hidden"]),
-        encoder="auto",
         dropout=float(options.get("dropout", 0.1)),
     )
-    return make_encoders(config)
 
 
 def _method_options(options: Mapping[str, Any]) -> dict[str, Any]:

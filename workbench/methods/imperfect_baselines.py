@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from ..models.raml_encoders import ModalitySpec, encoder_for, modality_specs
+from ..models.encoders import ModalitySpec, modality_specs
 from .base import Method, Output, task_loss
-from .raml import missing_patterns
+from .raml import RAMLFamilyMethod, missing_patterns
 
 __all__ = [
     "BASELINES",
@@ -102,23 +102,15 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
 
 
-class _ImperfectBase(Method):
-    """Encoders f_m + the missing-pattern augmentation; subclasses define ``predict`` and ``objective``."""
+class _ImperfectBase(RAMLFamilyMethod):
+    """Encoders f_m (output ``embed_dim``) + the missing-pattern augmentation; subclasses define
+    ``predict`` and ``objective``."""
 
     augment_default = True
 
     def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.modalities = tuple(config.modalities)
+        super().__init__(config, out_dim=config.embed_dim)
         c = config
-        self.encoders = nn.ModuleDict(
-            {
-                m: encoder_for(spec, c.embed_dim, hidden=c.hidden, sequence_encoder=c.sequence_encoder, dropout=c.dropout)
-                for m, spec in c.modalities.items()
-            }
-        )
         self.augment = self.augment_default if c.pattern_augmentation is None else bool(c.pattern_augmentation)
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:

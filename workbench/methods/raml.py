@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,13 +35,17 @@ from torch import Tensor, nn
 
 from ..corruptions import all_missing_patterns
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from ..models.raml_encoders import ModalitySpec, encoder_for, modality_specs
+from ..models.encoders import ModalitySpec, encoders_for, modality_specs
 from .base import Method, Output, task_loss
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .imperfect_baselines import ImperfectConfig
 
 __all__ = [
     "WEIGHTINGS",
     "RAML",
     "RAMLConfig",
+    "RAMLFamilyMethod",
     "element_weights",
     "fusion_weights",
     "missing_patterns",
@@ -169,7 +174,36 @@ def _logits(head: nn.Module, h: Tensor, task: Task) -> Tensor:
     return out.squeeze(-1) if task.kind == "binary" else out
 
 
-class RAML(Method):
+class RAMLFamilyMethod(Method):
+    """Base of RAML and of its baselines: the config, the task and one encoder f_m per modality.
+
+    The encoders are the ``"raml"`` family of :func:`workbench.models.encoders.encoders_for`
+    (two-layer MLPs on vectors, an LSTM or 1-d CNN with max-pooling over time on sequences, a
+    two-layer CNN on images; Sec. IV-A of the RAML paper), built from ``config.modalities``,
+    ``config.hidden``, ``config.sequence_encoder`` and ``config.dropout``.
+
+    Args:
+        config: a :class:`RAMLConfig` or an
+            :class:`~workbench.methods.imperfect_baselines.ImperfectConfig`.
+        out_dim: output size of every encoder.
+    """
+
+    def __init__(self, config: RAMLConfig | ImperfectConfig, out_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        self.task = config.task
+        self.modalities = tuple(config.modalities)
+        self.encoders = encoders_for(
+            config.modalities,
+            out_dim,
+            family="raml",
+            hidden=(config.hidden,),
+            sequence_encoder=config.sequence_encoder,
+            dropout=config.dropout,
+        )
+
+
+class RAML(RAMLFamilyMethod):
     """Redundancy-Adaptive Multimodal Learning (Algorithm 1 of the RAML paper).
 
     ``predict`` returns ``Output(y_hat=f(h), extras)`` with ``extras["mu"]``, ``["sigma"]``,
@@ -181,17 +215,8 @@ class RAML(Method):
     """
 
     def __init__(self, config: RAMLConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.task = config.task
-        self.modalities = tuple(config.modalities)
+        super().__init__(config, out_dim=config.hidden)
         c = config
-        self.encoders = nn.ModuleDict(
-            {
-                m: encoder_for(spec, c.hidden, hidden=c.hidden, sequence_encoder=c.sequence_encoder, dropout=c.dropout)
-                for m, spec in c.modalities.items()
-            }
-        )
         self.mu_heads = nn.ModuleDict({m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities})
         self.sigma_heads = nn.ModuleDict({m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities})
         self.predictor = nn.Linear(c.embed_dim, c.task.n_outputs)

@@ -1,31 +1,102 @@
-"""Modality encoders shared by every method and baseline ("same encoders for every method").
+"""Modality encoders of every method and baseline, in one module.
 
 - :class:`MLPEncoder`: vectors ``[B, D]`` (or anything flattened; a ``[B, L, D]`` sequence is
   mean-pooled over its real tokens first).
 - :class:`ConvEncoder`: small images ``[B, C, H, W]`` (e.g. the ``[1, 8, 8]`` digits of
-  ``av_digits``), two 3x3 convolutions and an adaptive average pool.
+  ``av_digits``), two 3x3 convolutions (the second optionally with stride 2) and an adaptive
+  average pool.
 - :class:`SequenceEncoder`: variable-length sequences ``[B, L, D]`` with a padding mask
   (e.g. MFCC frames ``[L, 13]``), two 1-D convolutions and a masked mean + max pool.
+- :class:`MaxPoolSequenceEncoder`: the RAML paper's sequence encoder, a one-layer LSTM (or two
+  1-D convolutions) with max-pooling over the real time steps.
 
-None of them uses batch statistics, so an embedding never depends on the other samples of its
-batch (MLA's test-time fusion is per sample, and so is the evaluation).
+Every encoder maps ``(x, mask) -> [B, out_dim]``. None of them uses batch statistics, so an
+embedding never depends on the other samples of its batch (MLA's test-time fusion is per
+sample, and so is the evaluation).
 
-:func:`make_encoders` builds one encoder per modality from a
+An encoder *family* (:data:`ENCODER_FAMILIES`) picks the encoder of a modality from its
+:class:`ModalitySpec` (:func:`encoder_for`):
+
+- ``"mlp"``: an :class:`MLPEncoder` for every modality (the foundation's default).
+- ``"auto"``: :class:`SequenceEncoder` for a variable-length modality, :class:`ConvEncoder` for
+  an image ``(C, H, W)``, :class:`MLPEncoder` otherwise ("same encoders for every method" in
+  the arena).
+- ``"raml"``: the encoders f_m of RAML and its baselines (Sec. IV-A of the RAML paper):
+  "two-layer MLP networks" on vector features and "one-layer LSTM networks" with max-pooling
+  over time on frame-level sequences (:class:`MaxPoolSequenceEncoder`); the embedded stand-in
+  data adds small images, for which a two-layer CNN (:class:`ConvEncoder`, second convolution
+  with stride 2) is used.
+
+:func:`encoders_for` builds one encoder per modality of ``{modality: ModalitySpec}``
+(:func:`modality_specs` reads them from a dataset); :func:`make_encoders` does so for a
 :class:`~workbench.models.fusion.FusionConfig`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..data.base import MultimodalDataset
     from .fusion import FusionConfig
 
-__all__ = ["ConvEncoder", "MLPEncoder", "SequenceEncoder", "make_encoders"]
+__all__ = [
+    "ENCODER_FAMILIES",
+    "ConvEncoder",
+    "MLPEncoder",
+    "MaxPoolSequenceEncoder",
+    "ModalitySpec",
+    "SequenceEncoder",
+    "encoder_for",
+    "encoders_for",
+    "make_encoders",
+    "modality_specs",
+]
+
+ENCODER_FAMILIES = ("mlp", "auto", "raml")
+"""The encoder families of :func:`encoder_for`."""
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """What an encoder needs to know about one modality.
+
+    Attributes:
+        shape: shape of one sample (``(D,)`` vector, ``(C, H, W)`` image, ``(-1, D)`` sequence).
+        sequence: True for a variable-length ``[L, D]`` sequence (padded in batches).
+    """
+
+    shape: tuple[int, ...]
+    sequence: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"sequence"``, ``"image"`` (3-d sample) or ``"vector"`` (anything else, flattened)."""
+        if self.sequence:
+            return "sequence"
+        return "image" if len(self.shape) == 3 else "vector"
+
+    @property
+    def in_dim(self) -> int:
+        """Input size of a vector encoder: ``D`` of a sequence step, the flattened size otherwise."""
+        if self.sequence:
+            return int(self.shape[-1])
+        return int(torch.Size(self.shape).numel())
+
+
+def modality_specs(dataset: MultimodalDataset) -> dict[str, ModalitySpec]:
+    """``{modality: ModalitySpec}`` of ``dataset``, in its modality order."""
+    return {
+        m: ModalitySpec(
+            tuple(int(s) for s in dataset.modality_shape(m)), bool(dataset.is_sequence(m))
+        )
+        for m in dataset.modalities
+    }
 
 
 class MLPEncoder(nn.Module):
@@ -56,27 +127,39 @@ class MLPEncoder(nn.Module):
 class ConvEncoder(nn.Module):
     """A small CNN for images ``[B, C, H, W] -> [B, out_dim]``.
 
-    Two 3x3 convolutions (``width``, ``2 * width`` channels, ReLU), adaptive average pooling to
-    2x2, dropout and a linear layer. A flat ``[B, C*H*W]`` input is reshaped with ``shape``.
+    Two 3x3 convolutions (ReLU; the second with ``stride``), adaptive average pooling to 2x2,
+    dropout and a linear layer. A flat ``[B, C*H*W]`` input is reshaped with ``shape``.
+
+    Args:
+        shape: ``(C, H, W)`` of one sample.
+        out_dim: output size.
+        width: channels of the two convolutions, ``(c1, c2)``; an int ``w`` means ``(w, 2 * w)``.
+        dropout: dropout before the linear layer.
+        stride: stride of the second convolution.
     """
 
     def __init__(
-        self, shape: Sequence[int], out_dim: int, width: int = 16, dropout: float = 0.0
+        self,
+        shape: Sequence[int],
+        out_dim: int,
+        width: int | tuple[int, int] = 16,
+        dropout: float = 0.0,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         if len(shape) != 3:
             raise ValueError(f"ConvEncoder needs an image shape (C, H, W); got {tuple(shape)}.")
         self.shape = tuple(int(s) for s in shape)
-        c = self.shape[0]
+        c1, c2 = (width, 2 * width) if isinstance(width, int) else (int(w) for w in width)
         self.net = nn.Sequential(
-            nn.Conv2d(c, width, 3, padding=1),
+            nn.Conv2d(self.shape[0], c1, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.Conv2d(c1, c2, 3, stride=stride, padding=1),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(2),
             nn.Flatten(),
             nn.Dropout(dropout),
-            nn.Linear(8 * width, out_dim),
+            nn.Linear(4 * c2, out_dim),
         )
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -115,8 +198,118 @@ class SequenceEncoder(nn.Module):
         return self.out(torch.cat([mean, peak], dim=-1))
 
 
+class MaxPoolSequenceEncoder(nn.Module):
+    """A one-layer LSTM (or a 1-d CNN) with max-pooling over the real time steps (RAML, Sec. IV-A).
+
+    ``[B, L, D]`` with ``mask`` ``bool [B, L]`` (True = real step) -> ``[B, out_dim]``. The
+    LSTM runs left to right, so padding at the end never changes the outputs at real steps.
+    A row with no real step (length 0) gets zeros.
+
+    Args:
+        in_dim: feature size ``D`` of a step.
+        out_dim: output size.
+        kind: ``"lstm"`` (the paper's choice) or ``"cnn"`` (faster on a CPU: two 1-d
+            convolutions, kernel 3).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, kind: str = "lstm") -> None:
+        super().__init__()
+        if kind not in ("lstm", "cnn"):
+            raise ValueError(f"MaxPoolSequenceEncoder kind={kind!r}; expected 'lstm' or 'cnn'.")
+        self.kind = kind
+        if kind == "lstm":
+            self.rnn = nn.LSTM(in_dim, out_dim, num_layers=1, batch_first=True)
+        else:
+            self.conv = nn.Sequential(
+                nn.Conv1d(in_dim, out_dim, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv1d(out_dim, out_dim, 3, padding=1),
+            )
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = x.float()
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if self.kind == "lstm":
+            h = self.rnn(x)[0]
+        else:
+            h = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        h = h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        return torch.where(torch.isfinite(h), h, torch.zeros_like(h))
+
+
+def encoder_for(
+    spec: ModalitySpec,
+    out_dim: int,
+    *,
+    family: str = "auto",
+    hidden: Sequence[int] = (128,),
+    dropout: float = 0.0,
+    sequence_encoder: str = "lstm",
+    in_dim: int | None = None,
+) -> nn.Module:
+    """The encoder of one modality in an encoder family; it maps ``(x, mask) -> [B, out_dim]``.
+
+    Args:
+        spec: the modality's shape and kind.
+        out_dim: output size.
+        family: ``"mlp"``, ``"auto"`` or ``"raml"`` (see the module docstring).
+        hidden: hidden widths of the :class:`MLPEncoder` (vectors; every modality in ``"mlp"``).
+            ``"auto"``: ``hidden[0]`` (64 if empty) is also the channel width of the
+            :class:`SequenceEncoder`. ``"raml"``: the images' :class:`ConvEncoder` has
+            ``w // 2`` then ``w = max(8, hidden[0] // 4)`` channels (stride 2).
+        dropout: dropout inside the encoder (not used by :class:`MaxPoolSequenceEncoder`).
+        sequence_encoder: ``"lstm"`` or ``"cnn"``: the kind of
+            :class:`MaxPoolSequenceEncoder` for sequences in the ``"raml"`` family.
+        in_dim: input size of the vector and sequence encoders (default ``spec.in_dim``).
+    """
+    if family not in ENCODER_FAMILIES:
+        raise ValueError(f"Encoder family {family!r}; expected one of {ENCODER_FAMILIES}.")
+    kind = "vector" if family == "mlp" else spec.kind
+    in_dim = spec.in_dim if in_dim is None else int(in_dim)
+    if kind == "sequence":
+        if family == "raml":
+            return MaxPoolSequenceEncoder(in_dim, out_dim, sequence_encoder)
+        return SequenceEncoder(in_dim, out_dim, hidden[0] if hidden else 64, dropout)
+    if kind == "image":
+        if family == "raml":
+            width = max(8, (hidden[0] if hidden else 128) // 4)
+            return ConvEncoder(spec.shape, out_dim, (width // 2, width), dropout, stride=2)
+        return ConvEncoder(spec.shape, out_dim, dropout=dropout)
+    return MLPEncoder(in_dim, out_dim, hidden, dropout)
+
+
+def encoders_for(
+    specs: Mapping[str, ModalitySpec],
+    out_dim: int,
+    *,
+    family: str = "auto",
+    hidden: Sequence[int] = (128,),
+    dropout: float = 0.0,
+    sequence_encoder: str = "lstm",
+) -> nn.ModuleDict:
+    """One :func:`encoder_for` per modality of ``specs`` (built in that order), all of ``family``.
+
+    Example:
+        >>> encoders = encoders_for(modality_specs(train), 64, family="raml", hidden=(128,))
+    """
+    return nn.ModuleDict(
+        {
+            m: encoder_for(
+                spec,
+                out_dim,
+                family=family,
+                hidden=hidden,
+                dropout=dropout,
+                sequence_encoder=sequence_encoder,
+            )
+            for m, spec in specs.items()
+        }
+    )
+
+
 def make_encoders(config: FusionConfig) -> nn.ModuleDict:
-    """One encoder per modality of ``config``.
+    """One encoder per modality of ``config`` (:func:`encoder_for`, ``family=config.encoder``).
 
     ``config.encoder == "mlp"`` gives an :class:`MLPEncoder` per modality (the foundation's
     default). ``"auto"`` picks by the modality's shape: :class:`SequenceEncoder` for a
@@ -124,21 +317,19 @@ def make_encoders(config: FusionConfig) -> nn.ModuleDict:
     :class:`MLPEncoder` otherwise. Every method built from the same config gets the same
     encoders.
     """
-    encoders = {}
-    for m, d in config.in_dims.items():
-        shape = tuple((config.shapes or {}).get(m, (d,)))
-        if config.encoder == "mlp":
-            enc: nn.Module = MLPEncoder(d, config.embed_dim, config.hidden, config.dropout)
-        elif config.encoder == "auto":
-            if m in config.sequence:
-                enc = SequenceEncoder(
-                    d, config.embed_dim, config.hidden[0] if config.hidden else 64, config.dropout
-                )
-            elif len(shape) == 3:
-                enc = ConvEncoder(shape, config.embed_dim, dropout=config.dropout)
-            else:
-                enc = MLPEncoder(d, config.embed_dim, config.hidden, config.dropout)
-        else:
-            raise ValueError(f"FusionConfig.encoder={config.encoder!r}; expected 'mlp' or 'auto'.")
-        encoders[m] = enc
-    return nn.ModuleDict(encoders)
+    if config.encoder not in ("mlp", "auto"):
+        raise ValueError(f"FusionConfig.encoder={config.encoder!r}; expected 'mlp' or 'auto'.")
+    shapes = config.shapes or {}
+    return nn.ModuleDict(
+        {
+            m: encoder_for(
+                ModalitySpec(tuple(shapes.get(m, (d,))), m in config.sequence),
+                config.embed_dim,
+                family=config.encoder,
+                hidden=config.hidden,
+                dropout=config.dropout,
+                in_dim=d,
+            )
+            for m, d in config.in_dims.items()
+        }
+    )
