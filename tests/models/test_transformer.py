@@ -136,12 +136,12 @@ def vilt_batch(generator, B=3, L=7, vocab=100, image_size=32):
     )
 
 
-def small_vilt(**kw):
+def small_vilt(vocab_size=100, **kw):
     torch.manual_seed(0)
     cfg = ViltAdapterConfig(
         in_dims={"text": 0, "image": 0},
         task=Task("binary", 1, "auroc"),
-        vocab_size=100,
+        vocab_size=vocab_size,
         hidden_size=32,
         n_heads=4,
         intermediate_size=64,
@@ -164,16 +164,58 @@ def test_vilt_forward_is_deterministic_and_leaves_global_rng(generator):
     assert a.extras["tokens.text"].shape == (3, 6, 32)  # text CLS is H^cls
 
 
-def test_vilt_adapter_matches_hugging_face_pooled_output(generator):
-    """Up to the (random) image-token order, which the CLS output does not depend on."""
-    model = small_vilt(dropout=0.0).eval()
+@pytest.mark.parametrize("mean_std", [(0.5, 0.5), None])
+def test_vilt_adapter_matches_hugging_face_pooled_output(generator, mean_std):
+    """Up to the (random) image-token order, which the CLS output does not depend on; the
+    adapter takes pixels in [0, 1] and normalises them as ViltImageProcessor does."""
+    model = small_vilt(dropout=0.0, pixel_mean_std=mean_std).eval()
     batch = vilt_batch(generator)
     ours = model.vilt.pooler(model(batch).extras["cls"][:, None])
+    pixels = batch.inputs["image"]
+    if mean_std is not None:
+        pixels = (pixels - mean_std[0]) / mean_std[1]
     with torch.random.fork_rng():
-        ref = model.vilt(
-            input_ids=batch.inputs["text"], pixel_values=batch.inputs["image"]
-        ).pooler_output
+        ref = model.vilt(input_ids=batch.inputs["text"], pixel_values=pixels).pooler_output
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def byte_text_dataset(texts):
+    from workbench.data._real import encode_text
+
+    n = len(texts)
+    return MultimodalDataset(
+        "memes",
+        {"text": [encode_text(t) for t in texts], "image": torch.rand(n, 3, 32, 32)},
+        torch.zeros(n),
+        Task("binary", 1, "auroc"),
+    )
+
+
+def test_vilt_text_ids_byte_level_cls_sep_and_truncation():
+    from workbench.models.transformer import BYTE_CLS, BYTE_SEP, vilt_text_ids
+
+    ds = vilt_text_ids(byte_text_dataset(["hi", "a much longer meme text"]), max_len=6)
+    a, b = ds.inputs["text"]
+    assert a.tolist() == [BYTE_CLS, ord("h") + 3, ord("i") + 3, BYTE_SEP]
+    assert len(b) == 6 and b[0] == BYTE_CLS and b[-1] == BYTE_SEP
+    assert b[1:-1].tolist() == [c + 3 for c in b"a mu"]
+    out = small_vilt(vocab_size=259)(
+        ds.full_batch()
+    )  # ids run through the adapter; padding is masked
+    assert out.extras["mask.text"].sum(1).tolist() == [3, 5]
+
+
+def test_vilt_text_ids_with_a_tokenizer_folder(tmp_path):
+    from workbench.models.transformer import vilt_text_ids
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "meme"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")  # as in a ViLT checkpoint
+    ds = vilt_text_ids(byte_text_dataset(["hello world", "meme zzz"]), str(tmp_path))
+    assert [r.tolist() for r in ds.inputs["text"]] == [[2, 5, 6, 3], [2, 7, 1, 3]]
+    with pytest.raises(FileNotFoundError, match="tokenizer files"):
+        vilt_text_ids(byte_text_dataset(["x"]), str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="byte ids"):
+        vilt_text_ids(ds.replace(inputs={**ds.inputs, "text": torch.rand(2, 4, 3)}))
 
 
 def test_vilt_runs_on_token_features(generator):

@@ -42,7 +42,12 @@ __all__ = [
     "ViltTransformer",
     "raster_visual_embed",
     "split_tokens",
+    "vilt_text_ids",
 ]
+
+BYTE_CLS, BYTE_SEP, BYTE_OFFSET = 1, 2, 3
+"""Byte-level ids of :func:`vilt_text_ids` without a tokenizer: ``[CLS]=1``, ``[SEP]=2``, byte
+``b -> b + 3`` (0 stays the padding id)."""
 
 
 def _squeeze_binary(y_hat: Tensor, task: Task) -> Tensor:
@@ -258,6 +263,9 @@ class ViltAdapterConfig:
         hidden_size, n_layers, n_heads, intermediate_size, image_size, patch_size,
             max_text_len, vocab_size, dropout: sizes of the random-init :class:`ViltConfig`
             (ignored with ``pretrained``).
+        pixel_mean_std: native pixels (``[B, 3, H, W]`` in [0, 1], as the image loaders give
+            them) are normalised to ``(x - mean) / std`` before the patch projection, as
+            ``ViltImageProcessor`` does (mean = std = 0.5); ``None`` passes them unchanged.
     """
 
     in_dims: Mapping[str, int]
@@ -274,6 +282,7 @@ class ViltAdapterConfig:
     max_text_len: int = 40
     vocab_size: int = 30522
     dropout: float = 0.1
+    pixel_mean_std: tuple[float, float] | None = (0.5, 0.5)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -482,7 +491,11 @@ class ViltTransformer(Method):
                 else torch.cat([torch.ones_like(vmask[:, :1]), vmask], 1)
             )
         else:
-            v, vmask = raster_visual_embed(emb, image.float())
+            pixels = image.float()
+            if self.config.pixel_mean_std is not None:
+                mean, std = self.config.pixel_mean_std
+                pixels = (pixels - mean) / std
+            v, vmask = raster_visual_embed(emb, pixels)
         out[i] = v + self._type(1, v)
         out[f"mask.{i}"] = vmask
         return out
@@ -519,3 +532,76 @@ class ViltTransformer(Method):
             f"mask.{i}": embeddings[f"mask.{i}"][:, 1:],
         }
         return Output(y_hat, extras)
+
+
+def vilt_text_ids(
+    dataset: MultimodalDataset,
+    tokenizer=None,
+    *,
+    max_len: int = 40,
+    modality: str = "text",
+) -> MultimodalDataset:
+    """Turn the raw text of an image-text dataset into ViLT input ids.
+
+    The image-text loaders (:mod:`workbench.data.vision_language`) keep the text as UTF-8 byte
+    ids. ViLT reads WordPiece ids that start with ``[CLS]`` (its ``H^cls``, Eq. 3-4 of the WMA
+    paper) and end with ``[SEP]``, at most ``max_position_embeddings`` (40 for ViLT-B) long.
+
+    Args:
+        dataset: a dataset whose ``modality`` holds ``long`` byte-id rows.
+        tokenizer: ``None`` for byte-level ids (a random-init ViLT: ``[CLS]=1``, byte ``b`` ->
+            ``b + 3``, ``[SEP]=2``; needs ``vocab_size >= 259``); a folder with the tokenizer
+            files of a ViLT checkpoint (e.g. a copy of ``dandelin/vilt-b32-mlm``), read offline
+            with ``BertTokenizerFast``; or a tokenizer object (called as ``tokenizer(texts,
+            truncation=True, max_length=max_len)``, the Hugging Face convention).
+        max_len: the longest id row, ``[CLS]`` and ``[SEP]`` included (ViLT's text position
+            table: ``ViltAdapterConfig.max_text_len``).
+        modality: the text modality.
+
+    Returns:
+        A new dataset whose ``modality`` is a list of ``long [L_i]`` id rows (padding 0).
+
+    Raises:
+        ValueError: the modality does not hold byte ids, or ``max_len < 3``.
+        FileNotFoundError: the tokenizer folder has no tokenizer files.
+    """
+    from ..data._real import decode_text
+
+    if max_len < 3:
+        raise ValueError(
+            f"vilt_text_ids(max_len={max_len}); need room for [CLS], a token and [SEP]."
+        )
+    rows = dataset.inputs[modality]
+    sample = rows[0] if isinstance(rows, list) else rows[0]
+    if sample.is_floating_point() or sample.ndim != 1:
+        raise ValueError(
+            f"vilt_text_ids(): {dataset.name!r} modality {modality!r} holds {tuple(sample.shape)} "
+            f"{sample.dtype} rows; expected the UTF-8 byte ids of the image-text loaders "
+            "(feature sequences go to OneTowerTransformer or ViltAdapterConfig's projection)."
+        )
+    texts = [decode_text(r) for r in rows]
+    if tokenizer is None:
+        ids = [
+            torch.tensor(
+                [BYTE_CLS, *(b + BYTE_OFFSET for b in t.encode("utf-8")[: max_len - 2]), BYTE_SEP],
+                dtype=torch.long,
+            )
+            for t in texts
+        ]
+    else:
+        if isinstance(tokenizer, (str, os.PathLike)):
+            from transformers import BertTokenizerFast
+
+            try:
+                tokenizer = BertTokenizerFast.from_pretrained(str(tokenizer), local_files_only=True)
+            except OSError:
+                raise FileNotFoundError(
+                    f"vilt_text_ids(): no tokenizer files (vocab.txt / tokenizer.json) in "
+                    f"{str(tokenizer)!r}; pass the folder of a ViLT checkpoint such as a copy of "
+                    "dandelin/vilt-b32-mlm, or tokenizer=None for byte-level ids."
+                ) from None
+        enc = tokenizer(texts, truncation=True, max_length=max_len)
+        ids = [torch.tensor(r, dtype=torch.long) for r in enc["input_ids"]]
+    inputs = dict(dataset.inputs)
+    inputs[modality] = ids
+    return dataset.replace(inputs=inputs)
