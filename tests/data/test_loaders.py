@@ -12,7 +12,7 @@ import scipy.io
 import scipy.io.wavfile
 import scipy.sparse
 import torch
-from PIL import Image
+from real_formats import affect_dict, image, write_hateful_memes, write_mmimdb, write_pickle
 
 from workbench.data import affect, load_splits, multibench, multiview, read_card, vision_language
 from workbench.data._real import decode_text, seeded_split
@@ -30,11 +30,6 @@ def _cell(*views):
     for i, v in enumerate(views):
         cell[0, i] = v
     return cell
-
-
-def _image(path, rng, size=(12, 10), fmt=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path, format=fmt)
 
 
 def _check_card(ds):
@@ -221,23 +216,8 @@ def test_real_dataset_without_root_is_refused():
 # ----------------------------------------------------------------------------- MultiBench
 
 
-def _affect_dict(rng, sizes=(5, 3, 4), L=6, dims=(4, 3, 2)):
-    out = {}
-    for split, n in zip(("train", "valid", "test"), sizes):
-        part = {}
-        for m, d in zip(("text", "vision", "audio"), dims):
-            x = rng.normal(size=(n, L, d)).astype(np.float32)
-            x[:, :2] = 0.0  # leading padding, as in MultiBench's aligned pickles
-            part[m] = x
-        part["audio"][0, 3, 0] = -np.inf
-        part["labels"] = rng.uniform(-3, 3, size=(n, 1, 1)).astype(np.float32)
-        part["id"] = np.array([[f"vid{i}".encode()] for i in range(n)], dtype=object)
-        out[split] = part
-    return out
-
-
 def test_mosi_pickle_needs_trust_then_converts_to_npz(tmp_path, rng):
-    data = _affect_dict(rng)
+    data = affect_dict(rng)
     pkl = tmp_path / "mosi_raw.pkl"
     pkl.write_bytes(pickle.dumps(data))
     with pytest.raises(multibench.UntrustedPickleError, match="convert_pickle_to_npz"):
@@ -263,9 +243,9 @@ def test_mosi_pickle_needs_trust_then_converts_to_npz(tmp_path, rng):
 
 
 def test_mosei_binary_and_padded_form(tmp_path, rng):
-    data = _affect_dict(rng)
+    data = affect_dict(rng)
     multibench.convert_pickle_to_npz(
-        _write_pickle(tmp_path / "src.pkl", data),
+        write_pickle(tmp_path / "src.pkl", data),
         tmp_path / "mosei_senti_data.npz",
         trust_pickle=True,
     )
@@ -278,16 +258,11 @@ def test_mosei_binary_and_padded_form(tmp_path, rng):
 
 
 def test_ur_funny_from_humor_pkl(tmp_path, rng):
-    data = _affect_dict(rng)
-    _write_pickle(tmp_path / "humor.pkl", data)
+    data = affect_dict(rng)
+    write_pickle(tmp_path / "humor.pkl", data)
     ds = multibench.load_ur_funny(tmp_path, trust_pickle=True)["validation"]
     assert ds.task.metric == "auroc" and set(ds.y.unique().tolist()) <= {0.0, 1.0}
     _check_card(ds)
-
-
-def _write_pickle(path, obj):
-    path.write_bytes(pickle.dumps(obj))
-    return path
 
 
 def test_avmnist_npy_layout(tmp_path, rng):
@@ -322,8 +297,8 @@ def test_enrico_multibench_split(tmp_path, rng):
         for i, sid in enumerate(ids):
             w.writerow([sid, ["login", "news", "maps"][i % 3]])
     for sid in ids:
-        _image(tmp_path / "screenshots" / f"{sid}.jpg", rng, fmt="JPEG")
-        _image(tmp_path / "wireframes" / f"{sid}.png", rng)
+        image(tmp_path / "screenshots" / f"{sid}.jpg", rng, fmt="JPEG")
+        image(tmp_path / "wireframes" / f"{sid}.png", rng)
     splits = multibench.load_enrico(tmp_path, image_size=(16, 8))
     assert sum(len(s) for s in splits.values()) == 10  # two corrupted screens skipped
     assert splits["train"].inputs["screenshot"].shape[1:] == (3, 16, 8)
@@ -357,17 +332,7 @@ def test_mujoco_push_npz_trajectories(tmp_path, rng):
 
 
 def test_hateful_memes_jsonl(tmp_path, rng):
-    for fname, n in (("train.jsonl", 4), ("dev_seen.jsonl", 2), ("test_seen.jsonl", 3)):
-        lines = []
-        for i in range(n):
-            rid = f"{fname[:3]}{i}"
-            _image(tmp_path / "img" / f"{rid}.png", rng)
-            lines.append(
-                json.dumps(
-                    {"id": rid, "img": f"img/{rid}.png", "label": i % 2, "text": f"meme {rid} é"}
-                )
-            )
-        (tmp_path / fname).write_text("\n".join(lines) + "\n")
+    write_hateful_memes(tmp_path, rng)
     splits = vision_language.load_hateful_memes(tmp_path, image_size=8)
     ds = splits["test"]
     assert ds.inputs["image"].shape == (3, 3, 8, 8)
@@ -377,8 +342,6 @@ def test_hateful_memes_jsonl(tmp_path, rng):
 
 
 def test_mmimdb_split_json_and_genres(tmp_path, rng):
-    data = tmp_path / "mmimdb" / "dataset"
-    data.mkdir(parents=True)
     split = {"train": ["1", "2", "3"], "dev": ["4"], "test": ["5", "6"]}
     genre_sets = {
         "1": ["Drama"],
@@ -388,10 +351,7 @@ def test_mmimdb_split_json_and_genres(tmp_path, rng):
         "5": [],
         "6": ["Action"],
     }
-    for i, gs in genre_sets.items():
-        (data / f"{i}.json").write_text(json.dumps({"genres": gs, "plot": [f"plot {i}", "more"]}))
-        _image(data / f"{i}.jpeg", rng, fmt="JPEG")
-    (tmp_path / "mmimdb" / "split.json").write_text(json.dumps(split))
+    write_mmimdb(tmp_path, rng, split, genre_sets)
     splits = vision_language.load_mmimdb(tmp_path, image_size=8)
     g = vision_language.MMIMDB_GENRES
     y = splits["train"].y
@@ -406,7 +366,7 @@ def _qmf_jsonl(root, rng, labels):
         lines = []
         for i in range(n):
             rel = f"images/{fname[:-6]}_{i}.jpg"
-            _image(root / rel, rng, fmt="JPEG")
+            image(root / rel, rng, fmt="JPEG")
             lines.append(
                 json.dumps({"text": f"t{i}", "img": rel, "label": labels[i % len(labels)]})
             )
@@ -433,7 +393,7 @@ def test_food101_upmc_csv_layout(tmp_path, rng):
         for i in range(n):
             label = ["pizza", "tacos"][i % 2]
             fname = f"{label}_{part}{i}.jpg"
-            _image(tmp_path / "images" / part / label / fname, rng, fmt="JPEG")
+            image(tmp_path / "images" / part / label / fname, rng, fmt="JPEG")
             rows.append([fname, f"recipe {i}", label])
         with (tmp_path / "texts" / f"{part}_titles.csv").open("w", newline="") as f:
             csv.writer(f).writerows(rows)
@@ -445,7 +405,7 @@ def test_food101_upmc_csv_layout(tmp_path, rng):
 def test_n24news_seeded_split(tmp_path, rng):
     recs = []
     for i in range(20):
-        _image(tmp_path / "imgs" / f"im{i}.jpg", rng, fmt="JPEG")
+        image(tmp_path / "imgs" / f"im{i}.jpg", rng, fmt="JPEG")
         recs.append(
             {
                 "headline": f"h{i}",
@@ -528,7 +488,7 @@ def test_cremad_ogm_layout_with_wav(tmp_path, rng):
             (rng.normal(size=4000) * 3000).astype(np.int16),
         )
         for j in range(3):
-            _image(
+            image(
                 tmp_path / "visual" / "Image-01-FPS" / clip / f"frame_{j:05d}.jpg", rng, fmt="JPEG"
             )
     splits = affect.load_cremad(tmp_path, image_size=8, val_fraction=0.2, n_frames=2)
@@ -555,7 +515,7 @@ def test_kinetics_sounds_precomputed_spec_and_pickle_trust(tmp_path, rng):
         else:
             np.save(tmp_path / "audio_spec" / f"{clip}.npy", spec)
         for j in range(4):
-            _image(tmp_path / "visual" / clip / f"frame_{j}.jpg", rng, fmt="JPEG")
+            image(tmp_path / "visual" / clip / f"frame_{j}.jpg", rng, fmt="JPEG")
     with pytest.raises(multibench.UntrustedPickleError):
         affect.load_kinetics_sounds(tmp_path, image_size=8, val_fraction=0.34)
     splits = affect.load_kinetics_sounds(
