@@ -111,10 +111,14 @@ class _ImperfectBase(RAMLFamilyMethod):
     def __init__(self, config: ImperfectConfig) -> None:
         super().__init__(config, out_dim=config.embed_dim)
         c = config
-        self.augment = self.augment_default if c.pattern_augmentation is None else bool(c.pattern_augmentation)
+        self.augment = (
+            self.augment_default if c.pattern_augmentation is None else bool(c.pattern_augmentation)
+        )
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        return {m: F.relu(self.encoders[m](batch.inputs[m], batch.mask(m))) for m in self.modalities}
+        return {
+            m: F.relu(self.encoders[m](batch.inputs[m], batch.mask(m))) for m in self.modalities
+        }
 
     def _stack(self, embeddings: Mapping[str, Tensor], present: Tensor) -> Tensor:
         """``[B, M, E]`` embeddings with zeros where a modality is missing."""
@@ -126,8 +130,15 @@ class _ImperfectBase(RAMLFamilyMethod):
             y_hat = y_hat.squeeze(-1)
         return Output(y_hat, {"features": z, **extras})
 
-    def objective(self, output: Output, y: Tensor, present: Tensor, targets: dict[str, Tensor],
-                  observed: Tensor, full: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def objective(
+        self,
+        output: Output,
+        y: Tensor,
+        present: Tensor,
+        targets: dict[str, Tensor],
+        observed: Tensor,
+        full: Tensor,
+    ) -> tuple[Tensor, dict[str, float]]:
         """The method's loss on (possibly pattern-augmented) rows.
 
         Args:
@@ -143,21 +154,32 @@ class _ImperfectBase(RAMLFamilyMethod):
 
     def loss(self, output: Output, batch: MultimodalBatch) -> tuple[Tensor, dict[str, float]]:
         present = output.extras.get("present", batch.present)
-        targets = {m: _recon_target(batch, m) for m in self.modalities} if self.needs_targets else {}
+        targets = (
+            {m: _recon_target(batch, m) for m in self.modalities} if self.needs_targets else {}
+        )
         if self.training and self.augment:
             z = output.extras["features"]  # [B, M, E], zeros where missing in the data
             patterns = missing_patterns(len(self.modalities)).to(present.device)
             delta = patterns[:, None, :] & present[None]
             valid = delta.any(-1)
-            rows = torch.arange(len(batch), device=present.device)[None].expand(len(patterns), -1)[valid]
+            rows = torch.arange(len(batch), device=present.device)[None].expand(len(patterns), -1)[
+                valid
+            ]
             pat = delta[valid]
             emb = {m: z[rows, j] for j, m in enumerate(self.modalities)}
             out = self.predict(emb, pat)
             loss, logs = self.objective(
-                out, batch.y[rows], pat, {m: t[rows] for m, t in targets.items()}, present[rows], z[rows]
+                out,
+                batch.y[rows],
+                pat,
+                {m: t[rows] for m, t in targets.items()},
+                present[rows],
+                z[rows],
             )
         else:
-            loss, logs = self.objective(output, batch.y, present, targets, present, output.extras["features"])
+            loss, logs = self.objective(
+                output, batch.y, present, targets, present, output.extras["features"]
+            )
         logs = {"loss": float(loss.detach()), **logs}
         return loss, logs
 
@@ -174,7 +196,9 @@ class Concat(_ImperfectBase):
 
     def __init__(self, config: ImperfectConfig) -> None:
         super().__init__(config)
-        self.head = _mlp(config.embed_dim * len(self.modalities), config.hidden, config.task.n_outputs)
+        self.head = _mlp(
+            config.embed_dim * len(self.modalities), config.hidden, config.task.n_outputs
+        )
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         z = self._stack(embeddings, present)
@@ -252,9 +276,13 @@ class TMC(_ImperfectBase):
     def __init__(self, config: ImperfectConfig) -> None:
         super().__init__(config)
         if config.task.kind != "multiclass":
-            raise ValueError(f"{type(self).__name__} needs a multiclass task; got {config.task.kind!r}.")
+            raise ValueError(
+                f"{type(self).__name__} needs a multiclass task; got {config.task.kind!r}."
+            )
         K = config.task.n_outputs
-        self.evidence = nn.ModuleDict({m: _mlp(config.embed_dim, config.hidden, K) for m in self.modalities})
+        self.evidence = nn.ModuleDict(
+            {m: _mlp(config.embed_dim, config.hidden, K) for m in self.modalities}
+        )
         if self.pseudo_view:
             self.pseudo = _mlp(config.embed_dim * len(self.modalities), config.hidden, K)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
@@ -265,7 +293,9 @@ class TMC(_ImperfectBase):
         if self.pseudo_view:
             alphas.append(F.softplus(self.pseudo(z.flatten(1))) + 1)
         views = torch.stack(alphas, dim=1)  # [B, V, K]
-        view_present = torch.cat([present, present.new_ones(present.shape[0], len(alphas) - len(self.modalities))], 1)
+        view_present = torch.cat(
+            [present, present.new_ones(present.shape[0], len(alphas) - len(self.modalities))], 1
+        )
         b, u = _opinion(views[:, 0])
         keep = view_present[:, :1].to(b.dtype)
         b, u = b * keep, u * keep + (1 - keep)
@@ -279,7 +309,9 @@ class TMC(_ImperfectBase):
     def objective(self, output, y, present, targets, observed, full):
         if self.training:
             self.steps += 1
-        coef = self.config.kl_weight * min(1.0, float(self.steps) / max(1, self.config.anneal_steps))
+        coef = self.config.kl_weight * min(
+            1.0, float(self.steps) / max(1, self.config.anneal_steps)
+        )
         loss = dirichlet_loss(output.extras["alpha"], y, coef)
         views, vp = output.extras["views"], output.extras["view_present"]
         for v in range(views.shape[1]):
@@ -327,7 +359,11 @@ class MD(_ImperfectBase):
             parts.append(zg * c)
         y_hat = self.head(torch.cat(parts, dim=-1))
         return self._out(
-            y_hat, z, gates=torch.stack(gates, 1), unimodal=torch.stack(logits, 1), confidence=torch.cat(conf, 1)
+            y_hat,
+            z,
+            gates=torch.stack(gates, 1),
+            unimodal=torch.stack(logits, 1),
+            confidence=torch.cat(conf, 1),
         )
 
     def objective(self, output, y, present, targets, observed, full):
@@ -339,7 +375,12 @@ class MD(_ImperfectBase):
                 continue
             loss = loss + task_loss(uni[rows, j], y[rows], self.task)
             if self.task.kind == "multiclass":
-                tcp = torch.softmax(uni[rows, j], -1).gather(1, y[rows].long()[:, None]).squeeze(1).detach()
+                tcp = (
+                    torch.softmax(uni[rows, j], -1)
+                    .gather(1, y[rows].long()[:, None])
+                    .squeeze(1)
+                    .detach()
+                )
                 loss = loss + F.mse_loss(conf[rows, j], tcp)
         loss = loss + 1e-4 * output.extras["gates"].abs().sum(-1).mean()
         return loss, {}
@@ -360,13 +401,18 @@ class _VAEBase(_ImperfectBase):
         E, H = config.embed_dim, config.hidden
         self.mu_heads = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
         self.logvar_heads = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
-        dims = {m: s.shape[-1] if s.sequence else int(torch.Size(s.shape).numel()) for m, s in config.modalities.items()}
+        dims = {
+            m: s.shape[-1] if s.sequence else int(torch.Size(s.shape).numel())
+            for m, s in config.modalities.items()
+        }
         self.decoders = nn.ModuleDict({m: _mlp(E, H, d) for m, d in dims.items()})
         self.classifier = _mlp(E, H, config.task.n_outputs)
 
     def experts(self, z: Tensor) -> tuple[Tensor, Tensor]:
         mu = torch.stack([self.mu_heads[m](z[:, j]) for j, m in enumerate(self.modalities)], 1)
-        logvar = torch.stack([self.logvar_heads[m](z[:, j]) for j, m in enumerate(self.modalities)], 1).clamp(-8, 8)
+        logvar = torch.stack(
+            [self.logvar_heads[m](z[:, j]) for j, m in enumerate(self.modalities)], 1
+        ).clamp(-8, 8)
         return mu, logvar
 
     def _sample(self, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -403,7 +449,10 @@ class MVAE(_VAEBase):
         e = output.extras
         recon = self._recon(e["latent"], targets, observed)
         kl = _kl_std_normal(e["mu"], e["logvar"])
-        loss = task_loss(output.y_hat, y, self.task) + (self.config.recon_weight * recon + self.config.kl_weight * kl).mean()
+        loss = (
+            task_loss(output.y_hat, y, self.task)
+            + (self.config.recon_weight * recon + self.config.kl_weight * kl).mean()
+        )
         return loss, {"recon": float(recon.mean().detach())}
 
 
@@ -436,7 +485,9 @@ class MMVAE(_VAEBase):
             ce = (
                 F.cross_entropy(logits, y.long(), reduction="none")
                 if self.task.kind == "multiclass"
-                else torch.stack([task_loss(logits[i : i + 1], y[i : i + 1], self.task) for i in range(len(y))])
+                else torch.stack(
+                    [task_loss(logits[i : i + 1], y[i : i + 1], self.task) for i in range(len(y))]
+                )
             )
             term = ce + self.config.recon_weight * self._recon(e["latent"][:, j], targets, observed)
             term = term + self.config.kl_weight * _kl_std_normal(e["mu"][:, j], e["logvar"][:, j])

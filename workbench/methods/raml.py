@@ -87,7 +87,9 @@ def fusion_weights(sigma: Tensor, present: Tensor) -> Tensor:
     return precision / precision.sum(dim=-2, keepdim=True).clamp_min(torch.finfo(sigma.dtype).tiny)
 
 
-def sparsity_loss(mu: Tensor, sigma: Tensor, present: Tensor | None = None, reduction: str = "sum") -> Tensor:
+def sparsity_loss(
+    mu: Tensor, sigma: Tensor, present: Tensor | None = None, reduction: str = "sum"
+) -> Tensor:
     """Per-sample sparsity loss L^D of Eq. (3) of the RAML paper.
 
     .. math:: L^D = \\sum_m \\| (\\sigma/\\sigma_m)^2 \\odot \\mu_m \\|_1, \\qquad
@@ -154,13 +156,21 @@ class RAMLConfig:
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"RAMLConfig.weighting={self.weighting!r}; expected one of {WEIGHTINGS}.")
+            raise ValueError(
+                f"RAMLConfig.weighting={self.weighting!r}; expected one of {WEIGHTINGS}."
+            )
         if self.sparsity_reduction not in ("sum", "mean"):
-            raise ValueError(f"RAMLConfig.sparsity_reduction={self.sparsity_reduction!r}; expected 'sum' or 'mean'.")
+            raise ValueError(
+                f"RAMLConfig.sparsity_reduction={self.sparsity_reduction!r}; expected 'sum' or 'mean'."
+            )
         if self.lambda_u < 0 or self.lambda_d < 0:
-            raise ValueError(f"RAMLConfig: lambda_u={self.lambda_u} and lambda_d={self.lambda_d} must be >= 0.")
+            raise ValueError(
+                f"RAMLConfig: lambda_u={self.lambda_u} and lambda_d={self.lambda_d} must be >= 0."
+            )
         if not self.modalities:
-            raise ValueError("RAMLConfig.modalities is empty; build the config with RAMLConfig.for_dataset(dataset).")
+            raise ValueError(
+                "RAMLConfig.modalities is empty; build the config with RAMLConfig.for_dataset(dataset)."
+            )
 
     @classmethod
     def for_dataset(cls, dataset: MultimodalDataset, **kwargs) -> RAMLConfig:
@@ -217,8 +227,12 @@ class RAML(RAMLFamilyMethod):
     def __init__(self, config: RAMLConfig) -> None:
         super().__init__(config, out_dim=config.hidden)
         c = config
-        self.mu_heads = nn.ModuleDict({m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities})
-        self.sigma_heads = nn.ModuleDict({m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities})
+        self.mu_heads = nn.ModuleDict(
+            {m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities}
+        )
+        self.sigma_heads = nn.ModuleDict(
+            {m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities}
+        )
         self.predictor = nn.Linear(c.embed_dim, c.task.n_outputs)
         if not c.shared_predictor:
             self.unimodal_predictors = nn.ModuleDict(
@@ -274,7 +288,11 @@ class RAML(RAMLFamilyMethod):
         if self.config.shared_predictor:
             return _logits(self.predictor, h, self.task)
         return torch.stack(
-            [_logits(self.unimodal_predictors[m], h[:, j], self.task) for j, m in enumerate(self.modalities)], dim=1
+            [
+                _logits(self.unimodal_predictors[m], h[:, j], self.task)
+                for j, m in enumerate(self.modalities)
+            ],
+            dim=1,
         )
 
     def loss(self, output: Output, batch: MultimodalBatch) -> tuple[Tensor, dict[str, float]]:
@@ -296,9 +314,15 @@ class RAML(RAMLFamilyMethod):
             patterns = missing_patterns(len(self.modalities)).to(present.device)
             delta = patterns[:, None, :] & present[None]  # [P, B, M]
             valid = delta.any(-1)  # [P, B]
-            h, _ = self.fuse(mu[None].expand(len(patterns), *mu.shape), sigma[None].expand(len(patterns), *sigma.shape), delta)
+            h, _ = self.fuse(
+                mu[None].expand(len(patterns), *mu.shape),
+                sigma[None].expand(len(patterns), *sigma.shape),
+                delta,
+            )
             y_rep = y[None].expand(len(patterns), *y.shape)
-            loss_m = task_loss(_logits(self.predictor, h[valid], self.task), y_rep[valid], self.task)
+            loss_m = task_loss(
+                _logits(self.predictor, h[valid], self.task), y_rep[valid], self.task
+            )
         else:
             loss_m = task_loss(output.y_hat, y, self.task)
         total = loss_m
