@@ -16,7 +16,10 @@ as a buffer and computed once. ``beta=0`` is the paper's "minimize OT" ablation 
 :class:`WMA` wraps any backbone whose ``predict`` returns the output tokens in
 ``Output.extras["tokens.<m>"]`` / ``["mask.<m>"]`` (:class:`~workbench.models.transformer.OneTowerTransformer`,
 :class:`~workbench.models.transformer.ViltTransformer`). :func:`alpha_beta_grid` trains the
-paper's α×β grid with the Trainer's checkpoint cache (a stand-in for ``workbench.sweep``).
+paper's α×β grid as a resumable :mod:`workbench.sweep` (scores in a result store, weights in
+the Trainer's checkpoint cache); :func:`run_point` is the same point as an importable sweep
+function over registered datasets (``workbench sweep configs/wma_smoke.yaml``), with the
+profiles of :func:`profile_settings`.
 """
 
 from __future__ import annotations
@@ -45,7 +48,20 @@ __all__ = [
     "VILT_DATASETS",
     "alpha_beta_grid",
     "backbone_factory",
+    "PAPER_BATCH_SIZES",
+    "PAPER_LRS",
+    "VILT_B",
+    "WMAProfile",
+    "load_data",
+    "profile_settings",
+    "run_point",
     "card_conditions",
+    "evaluate_point",
+    "grid_context",
+    "grid_points",
+    "regime_of",
+    "PAPER_MODALITY_NAMES",
+    "paper_comparison",
     "claims_summary",
     "claims_table",
     "claims_verdicts",
@@ -381,6 +397,98 @@ def _better(a, b, dataset: MultimodalDataset) -> bool:
     return sign * a.best_score_ > sign * b.best_score_
 
 
+def grid_context(
+    build_backbone: Callable[[], Method],
+    train: MultimodalDataset,
+    validation: MultimodalDataset,
+    test: MultimodalDataset,
+    conditions: Mapping,
+    *,
+    trainer_config=None,
+    wma_config: WMAConfig = WMAConfig(),
+    lrs: Sequence[float] | None = None,
+) -> str:
+    """A 16-hex fingerprint of everything but (α, β, seed) that decides a grid point's scores:
+    the backbone (class, config, architecture, initial weights of seed 0), the three splits'
+    data, the test cases, the trainer settings, the other WMA settings and the learning rates.
+
+    :func:`alpha_beta_grid` stores it with every point, so one result store can hold several
+    grids and a changed setting never re-uses a stale score.
+    """
+    import hashlib
+    import json
+
+    from ..training import TrainerConfig, _dataset_fingerprint, _fingerprint_tensor, _jsonable
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = WMA(build_backbone(), wma_config)
+    payload = {
+        "model": type(model.backbone).__qualname__,
+        "architecture": repr(model),
+        "init": {k: _fingerprint_tensor(v) for k, v in model.state_dict().items()},
+        "data": [_dataset_fingerprint(d) for d in (train, validation, test)],
+        "conditions": {str(k): [repr(c) for c in (v or [])] for k, v in conditions.items()},
+        "trainer": _jsonable(dataclasses.replace(trainer_config or TrainerConfig(), seed=0)),
+        "wma": _jsonable(dataclasses.replace(wma_config, alpha=0.0, beta=0.0)),
+        "lrs": None if lrs is None else [float(lr) for lr in lrs],
+    }
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def regime_of(alpha: float, beta: float) -> str:
+    """``"baseline"`` (α = 0), ``"minimize OT"`` (β = 0) or ``"WMA"``."""
+    return "baseline" if alpha == 0 else ("minimize OT" if beta == 0 else "WMA")
+
+
+def evaluate_point(
+    model: Method,
+    trainer,
+    test: MultimodalDataset,
+    conditions: Mapping,
+    *,
+    alpha: float,
+    beta: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Score one trained grid point under the test cases: the rows of :func:`alpha_beta_grid`.
+
+    The corruption seed is the training seed, so every regime of a seed sees the same
+    corrupted test set.
+    """
+    from ..evaluation import robustness
+
+    regime = regime_of(alpha, beta)
+    df = robustness({regime: {int(seed): model}}, test, conditions)
+    df.insert(2, "case", df["condition"])  # "noise/text" -> case; condition = "noise"
+    df["condition"] = df["case"].str.split("/").str[0]
+    df["alpha"], df["beta"], df["regime"] = float(alpha), float(beta), regime
+    df["val_score"] = float(trainer.best_score_)
+    df["val_metric"] = trainer.config.monitor or test.task.metric
+    df["lr"] = float(trainer.config.lr)
+    df["best_epoch"] = int(trainer.best_epoch_)
+    return df
+
+
+def grid_points(
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    baseline: bool = True,
+    minimize_ot: bool = True,
+) -> list[tuple[float, float, int]]:
+    """``(alpha, beta, seed)`` of a grid: the baseline ``(0, 0)`` and "minimize OT" ``(1, 0)``
+    first (when asked), then α×β, each for every seed."""
+    points = [(float(a), float(b)) for a in alphas for b in betas]
+    if minimize_ot:
+        points.insert(0, (1.0, 0.0))
+    if baseline:
+        points.insert(0, (0.0, 0.0))
+    return [(a, b, int(s)) for a, b in points for s in seeds]
+
+
 def alpha_beta_grid(
     build_backbone: Callable[[], Method],
     train: MultimodalDataset,
@@ -398,12 +506,18 @@ def alpha_beta_grid(
     minimize_ot: bool = True,
     cache: bool = True,
     models: dict | None = None,
+    store=None,
+    log: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Train and evaluate the α×β grid of Tables 3-6 of the WMA paper (plus the baseline
-    ``alpha=0`` and "minimize OT" ``alpha=1, beta=0`` points).
+    ``alpha=0`` and "minimize OT" ``alpha=1, beta=0`` points) as a resumable sweep.
 
-    Completed points are not retrained: every run goes through the Trainer's checkpoint cache.
-    (A resumable result store belongs to ``workbench.sweep``.)
+    Every point ``(alpha, beta, seed)`` runs through :func:`workbench.sweep.run_sweep`: its
+    scores are written to a :class:`~workbench.sweep.ResultStore` the moment it finishes, so an
+    interrupted grid resumes where it stopped and a finished one is read back without training
+    or evaluating anything. The point's parameters include :func:`grid_context`, so changing
+    the data, backbone, trainer, test cases or other WMA settings starts new points. Trained
+    weights also go through the Trainer's checkpoint cache (``cache=True``).
 
     Args:
         build_backbone: ``() -> Method`` building a fresh backbone.
@@ -414,48 +528,82 @@ def alpha_beta_grid(
         trainer_config, wma_config, lrs, cache: as in :func:`fit_wma`.
         baseline, minimize_ot: also run ``alpha=0`` and ``(alpha=1, beta=0)``.
         models: if a dict is given, the trained models are stored in it under
-            ``(alpha, beta, seed)``.
+            ``(alpha, beta, seed)`` (points finished earlier are loaded from the checkpoint
+            cache; with ``cache=False`` they are retrained).
+        store: the result store (a folder or :class:`~workbench.sweep.ResultStore`; default
+            ``<outputs>/sweeps/wma/<dataset>``).
+        log: called with one line per point run (e.g. ``print``).
 
     Returns:
         The tidy frame of :func:`workbench.evaluation.robustness` with extra columns
         ``case`` (the label of the test case, e.g. ``"noise/text"``; ``condition`` is then the
-        corruption's name, ``"noise"``, as in ``workbench/reference/wma.csv``), ``alpha, beta, regime`` (``"baseline"``, ``"minimize OT"`` or ``"WMA"``) and
-        ``val_score`` (the selected validation score).
-    """
-    from ..evaluation import robustness
+        corruption's name, ``"noise"``, as in ``workbench/reference/wma.csv``), ``alpha, beta,
+        regime`` (``"baseline"``, ``"minimize OT"`` or ``"WMA"``), ``val_score`` (the selected
+        validation score), ``val_metric``, ``lr``, ``best_epoch``, ``context`` and ``run_id``.
 
+    Raises:
+        RuntimeError: a point failed (its traceback is in the store's ``<run_id>.error.json``).
+    """
+    from ..report import outputs_dir
+    from ..sweep import ResultStore, run_sweep
+
+    if not isinstance(conditions, Mapping) and conditions is not None:
+        raise ValueError(
+            "alpha_beta_grid(conditions=...) must map a test-case label to its corruptions, "
+            "e.g. table1_conditions(train.modalities)."
+        )
     conditions = conditions if conditions is not None else table1_conditions(train.modalities)
-    points = [(float(a), float(b)) for a in alphas for b in betas]
-    if minimize_ot:
-        points.insert(0, (1.0, 0.0))
-    if baseline:
-        points.insert(0, (0.0, 0.0))
-    frames = []
-    for alpha, beta in points:
-        for seed in seeds:
-            model, trainer = fit_wma(
-                build_backbone,
-                train,
-                validation,
-                alpha=alpha,
-                beta=beta,
-                seed=seed,
-                trainer_config=trainer_config,
-                wma_config=wma_config,
-                lrs=lrs,
-                cache=cache,
-            )
-            if models is not None:
-                models[(alpha, beta, int(seed))] = model
-            regime = "baseline" if alpha == 0 else ("minimize OT" if beta == 0 else "WMA")
-            df = robustness({regime: {int(seed): model}}, test, conditions)
-            if isinstance(conditions, Mapping):  # "noise/text" -> case; condition = "noise"
-                df.insert(2, "case", df["condition"])
-                df["condition"] = df["case"].str.split("/").str[0]
-            df["alpha"], df["beta"], df["regime"] = alpha, beta, regime
-            df["val_score"] = trainer.best_score_
-            frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    context = grid_context(
+        build_backbone,
+        train,
+        validation,
+        test,
+        conditions,
+        trainer_config=trainer_config,
+        wma_config=wma_config,
+        lrs=lrs,
+    )
+    if store is None:
+        store = outputs_dir() / "sweeps" / "wma" / train.name
+    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    points = grid_points(alphas, betas, seeds, baseline=baseline, minimize_ot=minimize_ot)
+    grid = [
+        {"dataset": train.name, "alpha": a, "beta": b, "seed": s, "context": context}
+        for a, b, s in points
+    ]
+
+    def fit(alpha: float, beta: float, seed: int):
+        return fit_wma(
+            build_backbone,
+            train,
+            validation,
+            alpha=alpha,
+            beta=beta,
+            seed=seed,
+            trainer_config=trainer_config,
+            wma_config=wma_config,
+            lrs=lrs,
+            cache=cache,
+        )
+
+    def point(dataset: str, alpha: float, beta: float, seed: int, context: str) -> pd.DataFrame:
+        model, trainer = fit(alpha, beta, seed)
+        if models is not None:
+            models[(alpha, beta, seed)] = model
+        return evaluate_point(model, trainer, test, conditions, alpha=alpha, beta=beta, seed=seed)
+
+    summary = run_sweep(point, grid, store, n_jobs=1, log=log)
+    if summary.failed:
+        first = next(iter(summary.failed.items()))
+        raise RuntimeError(
+            f"alpha_beta_grid(): {len(summary.failed)} of {len(grid)} points failed; the first, "
+            f"{first[0]}: {first[1]} (traceback in {store.error_path(first[0])})."
+        )
+    if models is not None:
+        for a, b, s in points:
+            if (a, b, s) not in models:
+                models[(a, b, s)] = fit(a, b, s)[0]
+    return summary.load()
 
 
 def select_best(grid: pd.DataFrame, higher_is_better: bool = True) -> tuple[float, float]:
@@ -526,6 +674,278 @@ def backbone_factory(
     raise ValueError(f"backbone_factory(kind={kind!r}); expected 'auto', 'transformer' or 'vilt'.")
 
 
+PAPER_BATCH_SIZES = {"hateful_memes": 128, "mmimdb": 64, "ur_funny": 256, "mosei": 256}
+"""Batch sizes of Sec. 4.1 of the WMA paper (128 for any other dataset)."""
+PAPER_LRS = (1e-2, 1e-3, 1e-4, 5e-5, 1e-5)
+"""The learning-rate search range of Sec. 4.1 of the WMA paper (the reproducibility card, which
+describes the TMLR version, lists 1e-3, 5e-4, 1e-4, 5e-5, 1e-5)."""
+VILT_B = {
+    "hidden_size": 768,
+    "n_layers": 12,
+    "n_heads": 12,
+    "intermediate_size": 3072,
+    "image_size": 384,
+    "patch_size": 32,
+    "max_text_len": 40,
+}
+"""ViLT-B/32's sizes (used for a random-init ViLT when no ``vilt_weights`` are given)."""
+
+
+@dataclass(frozen=True)
+class WMAProfile:
+    """The settings of one run profile of the WMA experiments (:func:`profile_settings`).
+
+    Attributes:
+        name: ``"smoke"`` or ``"full"``.
+        dataset: the registered dataset.
+        backbone: ``"transformer"`` or ``"vilt"`` (resolved from ``"auto"``).
+        seeds: training seeds.
+        alphas, betas: the α×β grid.
+        lrs: learning rates selected on validation (``None``: the trainer's ``lr``).
+        trainer: the :class:`~workbench.training.TrainerConfig` (its ``seed`` is set per run).
+        sizes: backbone size overrides (:func:`backbone_factory`).
+        dataset_options: loader options (:func:`workbench.data.load_splits`).
+        text_max_len: longest ViLT text id row (``[CLS]`` and ``[SEP]`` included).
+    """
+
+    name: str
+    dataset: str
+    backbone: str
+    seeds: tuple[int, ...]
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+    lrs: tuple[float, ...] | None
+    trainer: object
+    sizes: Mapping[str, object]
+    dataset_options: Mapping[str, object]
+    text_max_len: int = 40
+
+
+def profile_settings(
+    dataset: str,
+    profile: str = "smoke",
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    backbone: str = "auto",
+    vilt_weights: str | None = None,
+    alphas: Sequence[float] | None = None,
+    betas: Sequence[float] | None = None,
+) -> WMAProfile:
+    """The WMA experiment settings of a profile (used by notebook ``02_wma`` and :func:`run_point`).
+
+    ``"smoke"``: a small backbone, a few epochs, three seeds and a 2×2 α×β sub-grid on CPU
+    (the ``easy_vqa`` smoke subset; real image-text sets at 64 px and at most 512 samples per
+    split). ``"full"``: the paper's protocol (Sec. 4.1): the card's 2-layer 8-head transformer
+    (d = 128) or ViLT (ViLT-B/32 from ``vilt_weights``; without them a random-init model of
+    ViLT-B's size), the paper's batch sizes, learning-rate grid :data:`PAPER_LRS` selected on
+    validation, linear warm-up and decay, early stopping with patience 5 (at most 50 epochs),
+    the full α and β grids and three seeds.
+
+    Args:
+        dataset: a registered dataset name.
+        profile: ``"smoke"`` or ``"full"``.
+        seed: the first seed (seeds are ``seed, seed + 1, seed + 2``).
+        device: training device (``"auto"``: CUDA when available).
+        backbone: ``"transformer"``, ``"vilt"`` or ``"auto"`` (ViLT for :data:`VILT_DATASETS`).
+        vilt_weights: a local ViLT checkpoint folder (full profile; sets ViLT-B sizes aside).
+        alphas, betas: override the profile's grid.
+    """
+    from ..training import TrainerConfig
+
+    if profile not in ("smoke", "full"):
+        raise ValueError(f"profile={profile!r}; expected 'smoke' or 'full'.")
+    if backbone not in ("auto", "transformer", "vilt"):
+        raise ValueError(f"backbone={backbone!r}; expected 'auto', 'transformer' or 'vilt'.")
+    kind = (
+        ("vilt" if dataset in VILT_DATASETS else "transformer") if backbone == "auto" else backbone
+    )
+    seeds = (int(seed), int(seed) + 1, int(seed) + 2)
+    image_text = dataset in VILT_DATASETS or dataset in ("food101", "mvsa_single", "n24news")
+    if profile == "smoke":
+        trainer = TrainerConfig(
+            max_epochs=15,
+            batch_size=64,
+            lr=5e-3 if kind == "transformer" else 1e-3,
+            schedule="linear",
+            warmup_ratio=0.1,
+            patience=5,
+            device=device,
+            progress=False,
+        )
+        grid = ((1.0, 5.0), (0.5, 2.0))
+        lrs = None
+        if kind == "transformer":
+            sizes = {"d_model": 32, "n_heads": 8}
+        else:
+            sizes = {"hidden_size": 64, "n_layers": 2, "n_heads": 4, "intermediate_size": 128,
+                     "image_size": 64, "patch_size": 16, "max_text_len": 64}  # fmt: skip
+        options = (
+            {"form": "tokens", "subset": "smoke", "progress": False}
+            if dataset == "easy_vqa"
+            else {}
+        )
+        if image_text:
+            options = {"image_size": 64, "limit": 512}
+        text_max_len = 64
+    else:
+        trainer = TrainerConfig(
+            max_epochs=50,
+            batch_size=PAPER_BATCH_SIZES.get(dataset, 128),
+            schedule="linear",
+            warmup_ratio=0.1,
+            patience=5,
+            device=device,
+            progress=False,
+        )
+        grid = (PAPER_ALPHAS, PAPER_BETAS)
+        lrs = PAPER_LRS
+        if kind == "transformer":
+            sizes = {"d_model": 128, "n_heads": 8, "n_layers": 2}
+        else:
+            sizes = {} if vilt_weights else dict(VILT_B)
+        options = {"form": "tokens", "progress": False} if dataset == "easy_vqa" else {}
+        if image_text:
+            options = {"image_size": 384}
+        text_max_len = 40
+    return WMAProfile(
+        name=profile,
+        dataset=dataset,
+        backbone=kind,
+        seeds=seeds,
+        alphas=tuple(float(a) for a in (alphas or grid[0])),
+        betas=tuple(float(b) for b in (betas or grid[1])),
+        lrs=lrs,
+        trainer=trainer,
+        sizes=sizes,
+        dataset_options=options,
+        text_max_len=text_max_len,
+    )
+
+
+def load_data(
+    settings: WMAProfile,
+    data_root: str | None = None,
+    *,
+    vilt_weights: str | None = None,
+    dataset_options: Mapping[str, object] | None = None,
+) -> tuple[MultimodalDataset, MultimodalDataset, MultimodalDataset]:
+    """The (train, validation, test) splits of a profile's dataset, ready for its backbone.
+
+    For ViLT, raw text (the UTF-8 byte ids of the image-text loaders) becomes ViLT input ids
+    with :func:`~workbench.models.transformer.vilt_text_ids`: WordPiece with the tokenizer in
+    ``vilt_weights``, byte-level ids for a random-init ViLT.
+
+    Args:
+        settings: the profile (:func:`profile_settings`).
+        data_root: folder of a real dataset (``None`` for the embedded ones).
+        vilt_weights: ViLT checkpoint folder (its tokenizer is used).
+        dataset_options: loader options overriding the profile's.
+    """
+    from ..data.registry import load_splits
+    from ..models.transformer import vilt_text_ids
+
+    options = {**settings.dataset_options, **dict(dataset_options or {})}
+    splits = load_splits(settings.dataset, data_root, **options)
+    out = [splits[s] for s in ("train", "validation", "test")]
+    if settings.backbone == "vilt":
+        text = out[0].inputs.get("text")
+        sample = None if text is None else text[0]
+        if sample is not None and not sample.is_floating_point() and sample.ndim == 1:
+            tok = vilt_weights
+            if tok is not None:
+                from transformers import BertTokenizerFast
+
+                tok = BertTokenizerFast.from_pretrained(str(tok), local_files_only=True)
+            out = [vilt_text_ids(d, tok, max_len=settings.text_max_len) for d in out]
+    return out[0], out[1], out[2]
+
+
+def run_point(
+    dataset: str,
+    alpha: float,
+    beta: float,
+    seed: int = 0,
+    profile: str = "smoke",
+    *,
+    data_root: str | None = None,
+    dataset_options: Mapping[str, object] | None = None,
+    backbone: str = "auto",
+    vilt_weights: str | None = None,
+    backbone_options: Mapping[str, object] | None = None,
+    trainer_options: Mapping[str, object] | None = None,
+    lrs: Sequence[float] | None = None,
+    conditions: str = "table1",
+    device: str = "auto",
+    threads: int | None = None,
+    cache: bool = True,
+    splits: Mapping[str, MultimodalDataset] | None = None,
+) -> pd.DataFrame:
+    """Train one WMA grid point on a registered dataset and score it: a sweep function.
+
+    Importable as ``"workbench.methods.wma:run_point"`` for :func:`workbench.sweep.run_sweep`
+    and ``workbench sweep`` (see ``configs/wma_smoke.yaml``); every argument but ``splits`` is
+    a JSON value, so a sweep's result store resumes and runs in parallel processes.
+
+    Args:
+        dataset: a registered dataset (``easy_vqa``, ``hateful_memes``, ``mmimdb``,
+            ``ur_funny``, ``mosei``, or any other with token or feature inputs).
+        alpha, beta: the WMA weights (``alpha=0``: baseline; ``beta=0``: minimize OT).
+        seed: training seed and corruption seed.
+        profile: ``"smoke"`` or ``"full"`` (:func:`profile_settings`).
+        data_root: folder of a real dataset.
+        dataset_options: loader options overriding the profile's.
+        backbone, vilt_weights: as in :func:`profile_settings`.
+        backbone_options: backbone size overrides.
+        trainer_options: :class:`~workbench.training.TrainerConfig` overrides.
+        lrs: learning rates overriding the profile's.
+        conditions: ``"table1"`` (Sec. 4.1: noise amplitude 3, 50% missing) or ``"card"``
+            (the reproducibility card's levels).
+        device: training device.
+        threads: torch intra-op threads (default unchanged).
+        cache: re-use trained weights (the Trainer's checkpoint cache).
+        splits: ready ``{"train", "validation", "test"}`` datasets instead of loading
+            ``dataset`` (tests; ``dataset`` then only picks the profile).
+
+    Returns:
+        The rows of :func:`evaluate_point` plus ``profile`` and ``backbone``.
+    """
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    settings = profile_settings(
+        dataset, profile, seed=seed, device=device, backbone=backbone, vilt_weights=vilt_weights
+    )
+    if splits is None:
+        train, validation, test = load_data(
+            settings, data_root, vilt_weights=vilt_weights, dataset_options=dataset_options
+        )
+    else:
+        train, validation, test = splits["train"], splits["validation"], splits["test"]
+    sizes = {**settings.sizes, **dict(backbone_options or {})}
+    build = backbone_factory(train, settings.backbone, pretrained=vilt_weights, **sizes)
+    trainer_config = dataclasses.replace(settings.trainer, **dict(trainer_options or {}))
+    if conditions == "table1":
+        cases = table1_conditions(train.modalities)
+    elif conditions == "card":
+        cases = card_conditions(train.modalities)
+    else:
+        raise ValueError(f"run_point(conditions={conditions!r}); expected 'table1' or 'card'.")
+    model, trainer = fit_wma(
+        build,
+        train,
+        validation,
+        alpha=alpha,
+        beta=beta,
+        seed=seed,
+        trainer_config=trainer_config,
+        lrs=lrs if lrs is not None else settings.lrs,
+        cache=cache,
+    )
+    df = evaluate_point(model, trainer, test, cases, alpha=alpha, beta=beta, seed=seed)
+    df["profile"], df["backbone"] = profile, settings.backbone
+    return df
+
+
 def regime_frame(grid: pd.DataFrame, alpha: float, beta: float) -> pd.DataFrame:
     """The rows of the baseline, "minimize OT" and the WMA point ``(alpha, beta)`` of a grid,
     with ``method`` set to ``"baseline"``, ``"minimize OT"`` and ``"WMA"`` (Tables 1-2)."""
@@ -534,6 +954,60 @@ def regime_frame(grid: pd.DataFrame, alpha: float, beta: float) -> pd.DataFrame:
     )
     out = grid[pick].copy()
     out["method"] = out["regime"]
+    return out
+
+
+PAPER_MODALITY_NAMES = {"vision": "video"}
+"""Workbench modality name -> the name in the WMA paper's tables (MultiBench's ``vision`` is
+the paper's ``video``)."""
+
+
+def paper_comparison(
+    frame: pd.DataFrame, dataset: str, reference: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Tables 1-2 of the WMA paper next to the workbench's numbers for one of its datasets.
+
+    Args:
+        frame: :func:`regime_frame` rows (``method`` = baseline / minimize OT / WMA).
+        dataset: a workbench name from :data:`PAPER_DATASETS`.
+        reference: the published numbers (default ``load_reference("wma")``).
+
+    Returns:
+        :func:`workbench.evaluation.paper_vs_workbench` on ``method, condition, modality``
+        (every published cell; the workbench columns are empty where a cell was not run), with
+        the paper's metric in ``metric``.
+
+    Raises:
+        ValueError: ``dataset`` is not one of the paper's.
+    """
+    from ..evaluation import paper_vs_workbench
+
+    if dataset not in PAPER_DATASETS:
+        raise ValueError(
+            f"paper_comparison(): {dataset!r} is not in the WMA paper; its datasets are {sorted(PAPER_DATASETS)}."
+        )
+    if reference is None:
+        from ..reference import load_reference
+
+        reference = load_reference("wma")
+    ref = reference[
+        reference["table"].isin(["1", "2"]) & (reference["dataset"] == PAPER_DATASETS[dataset])
+    ].copy()
+    ref["method"] = ref["method"].map(
+        {"ViLT": "baseline", "ViLT-WMA": "WMA", "WMA": "WMA", "minimize OT": "minimize OT"}
+    )
+    ref["modality"] = ref["modality"].fillna("").astype(str)
+    ref = ref.drop_duplicates(["method", "condition", "modality"])  # Table 2 repeats WMA
+    ours = frame.copy()
+    ours["modality"] = ours["modality"].fillna("").astype(str).replace(PAPER_MODALITY_NAMES)
+    out = paper_vs_workbench(ref, ours, on=("method", "condition", "modality"))
+    metrics = ref.set_index(["method", "condition", "modality"])["metric"]
+    out.insert(
+        3,
+        "metric",
+        [metrics.get(k, "") for k in zip(out["method"], out["condition"], out["modality"])],
+    )
+    out.insert(4, "workbench_metric", ", ".join(sorted(set(frame["metric"]))))
     return out
 
 
