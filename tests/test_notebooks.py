@@ -51,3 +51,31 @@ def test_notebook_is_committed_clean_with_parameters_first(notebook):
     assert not dirty, (
         f"{notebook.name} carries outputs in cells {dirty}; clear them before committing"
     )
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_valid_and_every_parameter_is_readable(notebook):
+    """nbformat validates it (cell ids included), and papermill reads every assignment of the
+    parameters cell (a line it cannot parse is missing from ``--help-notebook``)."""
+    import ast
+    import warnings
+
+    import papermill
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb = nbformat.read(str(notebook), as_version=4)
+        nbformat.validate(nb)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    assigned = [
+        t.id
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    ]
+    inferred = list(papermill.inspect_notebook(str(notebook)))
+    assert inferred == assigned, (
+        f"{notebook.name}: papermill reads parameters {inferred} but the cell assigns {assigned}; "
+        "keep one `name = value  # comment` per line, without '=' inside the comment"
+    )
