@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,32 +70,55 @@ MMIMDB_GENRES = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What every split of one load shares: the dataset's name and where it is published (for
+    the errors), and how its images and texts are decoded."""
+
+    name: str
+    published: str
+    image_size: int
+    max_text_bytes: int | None
+
+
 def _build(
-    name: str,
-    items: Sequence[tuple[Path, str, Any]],
+    src: _Source,
+    split: str,
+    items: Sequence[tuple[Path, str]],
     y: torch.Tensor,
     task: Task,
-    split: str,
-    image_size: int,
-    max_text_bytes: int | None,
-    published: str,
-    meta: dict[str, Any] | None = None,
+    meta: dict[str, Any],
 ) -> MultimodalDataset:
+    """One split from ``(image path, text)`` items; a missing image names the file expected."""
     if not items:
-        raise ValueError(f"Dataset {name!r} split {split!r} is empty; check the split files.")
+        raise ValueError(f"Dataset {src.name!r} split {split!r} is empty; check the split files.")
     images, texts = [], []
-    for img_path, text, _ in items:
+    for img_path, text in items:
         if not img_path.exists():
-            raise missing_file(name, img_path, published)
-        images.append(load_image(img_path, image_size))
-        texts.append(encode_text(text, max_text_bytes))
+            raise missing_file(src.name, img_path, src.published)
+        images.append(load_image(img_path, src.image_size))
+        texts.append(encode_text(text, src.max_text_bytes))
     return MultimodalDataset(
-        name, {"image": torch.stack(images), "text": texts}, y, task, split=split, meta=meta
+        src.name, {"image": torch.stack(images), "text": texts}, y, task, split=split, meta=meta
     )
 
 
 def _limit(seq: list, limit: int | None) -> list:
     return seq if limit is None else seq[:limit]
+
+
+def _read_jsonl_split(
+    root: Path, src: _Source, candidates: Sequence[str], limit: int | None, hint: str = ""
+) -> tuple[Path, list[dict[str, Any]]]:
+    """The first of ``candidates`` found under ``root`` and its first ``limit`` records."""
+    path = find_file(root, src.name, candidates, src.published, hint)
+    return path, _limit(read_jsonl(path), limit)
+
+
+def _jsonl_items(path: Path, recs: Sequence[dict[str, Any]]) -> list[tuple[Path, str]]:
+    """``(image path, text)`` of jsonl records ``{"img", "text"}``; ``img`` is relative to the
+    folder of the jsonl file (Hateful Memes and QMF alike)."""
+    return [(path.parent / r["img"], r.get("text", "")) for r in recs]
 
 
 # ----------------------------------------------------------------------------- Hateful Memes
@@ -108,6 +132,7 @@ def load_hateful_memes(
 ) -> dict[str, MultimodalDataset]:
     """Hateful Memes (binary, AUROC as in WMA): ``image`` + ``text``; see the module docstring."""
     root = Path(root)
+    src = _Source("hateful_memes", _HM, image_size, max_text_bytes)
     files = {
         "train": ["train.jsonl", "data/train.jsonl"],
         "validation": ["dev_seen.jsonl", "dev.jsonl", "data/dev_seen.jsonl", "data/dev.jsonl"],
@@ -115,32 +140,16 @@ def load_hateful_memes(
     }
     task = Task("binary", 1, "auroc")
     out = {}
+    hint = "The unlabelled test.jsonl cannot be used: WMA's test split is test_seen.jsonl."
     for split, cands in files.items():
-        path = find_file(
-            root,
-            "hateful_memes",
-            cands,
-            _HM,
-            "The unlabelled test.jsonl cannot be used: WMA's test split is test_seen.jsonl.",
-        )
-        recs = _limit(read_jsonl(path), limit)
+        path, recs = _read_jsonl_split(root, src, cands, limit, hint)
         if any("label" not in r for r in recs):
             raise ValueError(
                 f"{path} has records without 'label'; use the labelled *_seen.jsonl files."
             )
-        items = [(path.parent / r["img"], r.get("text", ""), r["label"]) for r in recs]
+        items = _jsonl_items(path, recs)
         y = torch.tensor([float(r["label"]) for r in recs])
-        out[split] = _build(
-            "hateful_memes",
-            items,
-            y,
-            task,
-            split,
-            image_size,
-            max_text_bytes,
-            _HM,
-            {"ids": [r.get("id") for r in recs]},
-        )
+        out[split] = _build(src, split, items, y, task, {"ids": [r.get("id") for r in recs]})
     return out
 
 
@@ -164,6 +173,7 @@ def load_mmimdb(
     WMA paper states) to change the label set. Plots given as lists are joined with spaces.
     """
     root = Path(root)
+    src = _Source("mmimdb", _MMIMDB, image_size, max_text_bytes)
     split_path = find_file(root, "mmimdb", ["mmimdb/split.json", "split.json"], _MMIMDB)
     data_dir = next(
         (
@@ -193,62 +203,34 @@ def load_mmimdb(
             for g in rec.get("genres", []):
                 if g in index:
                     target[index[g]] = 1.0
-            items.append((data_dir / f"{i}.jpeg", text, None))
+            items.append((data_dir / f"{i}.jpeg", text))
             rows.append(target)
         y = torch.as_tensor(np.stack(rows)) if rows else torch.zeros(0, len(genres))
-        out[split] = _build(
-            "mmimdb",
-            items,
-            y,
-            task,
-            split,
-            image_size,
-            max_text_bytes,
-            _MMIMDB,
-            {"ids": ids, "genres": list(genres)},
-        )
+        out[split] = _build(src, split, items, y, task, {"ids": ids, "genres": list(genres)})
     return out
 
 
 # ----------------------------------------------------------------------------- QMF jsonl
 
 
-def _qmf_jsonl(
-    name: str,
-    root: Path,
-    published: str,
-    task_of: Callable[[int], Task],
-    image_size: int,
-    max_text_bytes: int | None,
-    limit: int | None,
-    classes: Sequence[str] | None = None,
-) -> dict[str, MultimodalDataset]:
-    recs = {}
-    for split, fname in (
-        ("train", "train.jsonl"),
-        ("validation", "dev.jsonl"),
-        ("test", "test.jsonl"),
-    ):
-        path = find_file(root, name, [fname], published)
-        recs[split] = (path, _limit(read_jsonl(path), limit))
-    if classes is None:
-        classes = sorted({str(r["label"]) for _, rs in recs.values() for r in rs})
-    task = task_of(len(classes))
+def _qmf_jsonl(root: Path, src: _Source, limit: int | None) -> dict[str, MultimodalDataset]:
+    """QMF's ``{train,dev,test}.jsonl``: multiclass (accuracy) over the labels of all three."""
+    recs = {
+        split: _read_jsonl_split(root, src, [fname], limit)
+        for split, fname in (
+            ("train", "train.jsonl"),
+            ("validation", "dev.jsonl"),
+            ("test", "test.jsonl"),
+        )
+    }
+    classes = sorted({str(r["label"]) for _, rs in recs.values() for r in rs})
+    task = Task("multiclass", len(classes), "accuracy")
     out = {}
     for split, (path, rs) in recs.items():
         y, _ = encode_labels([str(r["label"]) for r in rs], classes)
-        items = [(path.parent / r["img"], r.get("text", ""), None) for r in rs]
-        out[split] = _build(
-            name,
-            items,
-            torch.as_tensor(y),
-            task,
-            split,
-            image_size,
-            max_text_bytes,
-            published,
-            {"classes": list(classes)},
-        )
+        items = _jsonl_items(path, rs)
+        meta = {"classes": list(classes)}
+        out[split] = _build(src, split, items, torch.as_tensor(y), task, meta)
     return out
 
 
@@ -272,16 +254,9 @@ def load_food101(
     stratified validation set of ``val_fraction`` of the training rows (seeded by ``seed``).
     """
     root = Path(root)
+    src = _Source("food101", _FOOD, image_size, max_text_bytes)
     if (root / "train.jsonl").exists():
-        return _qmf_jsonl(
-            "food101",
-            root,
-            _FOOD,
-            lambda k: Task("multiclass", k, "accuracy"),
-            image_size,
-            max_text_bytes,
-            limit,
-        )
+        return _qmf_jsonl(root, src, limit)
     rows: dict[str, list[tuple[str, str, str]]] = {}
     for part in ("train", "test"):
         path = find_file(root, "food101", [f"texts/{part}_titles.csv"], _FOOD)
@@ -300,18 +275,9 @@ def load_food101(
     for split, (folder, rs) in parts.items():
         rs = _limit(rs, limit)
         y, _ = encode_labels([r[2] for r in rs], classes)
-        items = [(root / "images" / folder / r[2] / r[0], r[1], None) for r in rs]
-        out[split] = _build(
-            "food101",
-            items,
-            torch.as_tensor(y),
-            task,
-            split,
-            image_size,
-            max_text_bytes,
-            _FOOD,
-            {"classes": classes, "val_fraction": val_fraction, "seed": seed},
-        )
+        items = [(root / "images" / folder / r[2] / r[0], r[1]) for r in rs]
+        meta = {"classes": classes, "val_fraction": val_fraction, "seed": seed}
+        out[split] = _build(src, split, items, torch.as_tensor(y), task, meta)
     return out
 
 
@@ -322,13 +288,7 @@ def load_mvsa_single(
     """MVSA-Single tweet sentiment (positive/neutral/negative, accuracy) in QMF's jsonl layout."""
     published = "MVSA: https://mcrlab.net/research/mvsa-sentiment-analysis-on-multi-view-social-data/ (QMF's jsonl splits: github.com/QingyangZhang/QMF)"
     return _qmf_jsonl(
-        "mvsa_single",
-        Path(root),
-        published,
-        lambda k: Task("multiclass", k, "accuracy"),
-        image_size,
-        max_text_bytes,
-        limit,
+        Path(root), _Source("mvsa_single", published, image_size, max_text_bytes), limit
     )
 
 
@@ -351,6 +311,7 @@ def load_n24news(
     """N24News (24 sections, accuracy): news ``image`` + ``text`` (``text_field`` of the record:
     ``headline``, ``abstract``, ``caption`` or ``body``)."""
     root = Path(root)
+    src = _Source("n24news", _N24, image_size, max_text_bytes)
     split_files = {
         s: root / f"nytimes_{f}.json"
         for s, f in (("train", "train"), ("validation", "dev"), ("test", "test"))
@@ -376,16 +337,8 @@ def load_n24news(
                 f"text_field={text_field!r} is not a field of N24News records; fields are {sorted(rs[0])}."
             )
         y, _ = encode_labels([r["section"] for r in rs], classes)
-        items = [(img_dir / f"{r['image_id']}.jpg", str(r.get(text_field, "")), None) for r in rs]
+        items = [(img_dir / f"{r['image_id']}.jpg", str(r.get(text_field, ""))) for r in rs]
         out[split] = _build(
-            "n24news",
-            items,
-            torch.as_tensor(y),
-            task,
-            split,
-            image_size,
-            max_text_bytes,
-            _N24,
-            {"classes": classes, **info},
+            src, split, items, torch.as_tensor(y), task, {"classes": classes, **info}
         )
     return out
