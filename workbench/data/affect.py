@@ -23,6 +23,7 @@ Formats followed:
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,26 @@ def _frames(
     return torch.stack([load_image(files[i], image_size) for i in pick])
 
 
+def _clip_lists(
+    root: Path,
+    name: str,
+    candidates: Sequence[str],
+    published: str,
+    clip_of: Callable[[list[str]], tuple[str, int] | None],
+    encoding: str | None = None,
+) -> dict[str, list[tuple[str, int]]]:
+    """``{"train", "test"}``: the ``(clip, class id)`` of each csv row of the first of
+    ``candidates`` (``{part}`` stands for the part) found under ``root``. Rows with fewer than
+    two fields, and rows ``clip_of`` maps to ``None``, are skipped."""
+    lists = {}
+    for part in ("train", "test"):
+        path = find_file(root, name, [c.format(part=part) for c in candidates], published)
+        with path.open(encoding=encoding, newline="") as f:
+            clips = (clip_of(r) for r in csv.reader(f) if len(r) >= 2)
+            lists[part] = [c for c in clips if c is not None]
+    return lists
+
+
 def _fit_width(spec: np.ndarray, width: int) -> np.ndarray:
     if spec.shape[-1] >= width:
         return spec[..., :width]
@@ -291,15 +312,14 @@ def load_cremad(
     [n_frames, 3, H, W]``. A wav is resampled to 22.05 kHz, tiled to 3 s, and transformed with
     n_fft=512, hop=353 (OGM-GE's recipe)."""
     root = Path(root)
-    lists = {}
-    for part in ("train", "test"):
-        path = find_file(root, "cremad", [f"{part}.csv", f"data/CREMAD/{part}.csv"], _CREMAD)
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            lists[part] = [
-                (r[0], CREMAD_CLASSES.index(r[1]))
-                for r in csv.reader(f)
-                if len(r) >= 2 and r[1] in CREMAD_CLASSES
-            ]
+    lists = _clip_lists(
+        root,
+        "cremad",
+        ["{part}.csv", "data/CREMAD/{part}.csv"],
+        _CREMAD,
+        lambda r: (r[0], CREMAD_CLASSES.index(r[1])) if r[1] in CREMAD_CLASSES else None,
+        encoding="utf-8-sig",
+    )
     return _audio_visual(
         "cremad",
         root,
@@ -334,13 +354,13 @@ def load_kinetics_sounds(
     ``audio [1, F, T]`` spectrogram, ``visual [n_frames, 3, H, W]``. A wav is read at 16 kHz,
     tiled to 5 s (from the start, where OGM-GE crops at random) with n_fft=256, hop=128."""
     root = Path(root)
-    lists = {}
-    for part in ("train", "test"):
-        path = find_file(
-            root, "kinetics_sounds", [f"my_{part}.txt", f"data/KineticSound/my_{part}.txt"], _KS
-        )
-        with path.open(newline="") as f:
-            lists[part] = [(r[0], int(r[-1])) for r in csv.reader(f) if len(r) >= 2]
+    lists = _clip_lists(
+        root,
+        "kinetics_sounds",
+        ["my_{part}.txt", "data/KineticSound/my_{part}.txt"],
+        _KS,
+        lambda r: (r[0], int(r[-1])),
+    )
     n_classes = 1 + max(c for rows in lists.values() for _, c in rows)
     return _audio_visual(
         "kinetics_sounds",
