@@ -25,7 +25,9 @@ from workbench.training import TrainerConfig
 def _mixed_dataset(n=24, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)
-    seqs = [torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)]
+    seqs = [
+        torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)
+    ]
     return MultimodalDataset(
         "toy",
         {"image": torch.randn(n, 1, 8, 8, generator=g), "audio": seqs},
@@ -112,7 +114,9 @@ def test_pattern_labels_and_conditions():
 def test_evaluate_patterns_average_is_the_mean_over_patterns():
     s = load_splits("synthetic", n_samples=120, dims=(6, 5))
     specs = {m: (m, {"embed_dim": 8, "hidden": 16}) for m in ("RAML", "Concat Fusion")}
-    models, log = train_models(specs, s, [0, 1], TrainerConfig(max_epochs=1, progress=False), cache=False)
+    models, log = train_models(
+        specs, s, [0, 1], TrainerConfig(max_epochs=1, progress=False), cache=False
+    )
     assert set(log["method"]) == set(specs) and len(log) == 4
     df = evaluate_patterns(models, s["test"])
     assert set(df["modality"]) == {"{m0}", "{m1}", "{m0,m1}", "average"}

@@ -29,10 +29,16 @@ def _mixed_dataset(n=24, seed=0):
     """Image [1, 8, 8] + variable-length sequence [L, 5] + vector [7] (all encoder kinds)."""
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)
-    seqs = [torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)]
+    seqs = [
+        torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)
+    ]
     return MultimodalDataset(
         "toy",
-        {"image": torch.randn(n, 1, 8, 8, generator=g), "audio": seqs, "vec": torch.randn(n, 7, generator=g)},
+        {
+            "image": torch.randn(n, 1, 8, 8, generator=g),
+            "audio": seqs,
+            "vec": torch.randn(n, 7, generator=g),
+        },
         y,
         Task("multiclass", 3, "accuracy"),
     )
@@ -75,7 +81,9 @@ def test_sparsity_loss_matches_hand_computation():
     # element 0: precisions 1, 1/4 -> weights 0.8, 0.2 ; element 1: 1/4, 1 -> 0.2, 0.8
     expected = 0.8 * 1.0 + 0.2 * 2.0 + 0.2 * 3.0 + 0.8 * 0.5
     torch.testing.assert_close(sparsity_loss(mu, sigma), torch.tensor([expected]))
-    torch.testing.assert_close(sparsity_loss(mu, sigma, reduction="mean"), torch.tensor([expected / 2]))
+    torch.testing.assert_close(
+        sparsity_loss(mu, sigma, reduction="mean"), torch.tensor([expected / 2])
+    )
     # a missing modality leaves the sum and the normaliser: only |mu_1| remains
     only_first = torch.tensor([[True, False]])
     torch.testing.assert_close(sparsity_loss(mu, sigma, only_first), torch.tensor([3.0]))
@@ -97,12 +105,19 @@ def _model(ds, **kw):
 def test_shared_predictor_is_one_module():
     ds = load_splits("synthetic", n_samples=60)["train"]
     model = _model(ds)
-    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == ds.task.n_outputs]
+    heads = [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m.out_features == ds.task.n_outputs
+    ]
     assert heads == [model.predictor]
     batch = ds.full_batch()
     model.eval()
     out = model(batch)
-    torch.testing.assert_close(model.unimodal_logits(out.extras["mu"], out.extras["sigma"]), model.predictor(out.extras["mu"]))
+    torch.testing.assert_close(
+        model.unimodal_logits(out.extras["mu"], out.extras["sigma"]),
+        model.predictor(out.extras["mu"]),
+    )
     # L^U alone trains the shared predictor
     model.train()
     model.config = RAMLConfig.for_dataset(ds, embed_dim=8, hidden=16, lambda_d=0.0)
@@ -118,7 +133,9 @@ def test_separate_predictors_option():
     assert set(model.unimodal_predictors) == set(ds.modalities)
     out = model.eval()(ds.full_batch())
     uni = model.unimodal_logits(out.extras["mu"], out.extras["sigma"])
-    torch.testing.assert_close(uni[:, 1], model.unimodal_predictors[ds.modalities[1]](out.extras["mu"][:, 1]))
+    torch.testing.assert_close(
+        uni[:, 1], model.unimodal_predictors[ds.modalities[1]](out.extras["mu"][:, 1])
+    )
 
 
 def test_pattern_augmented_loss_is_the_mean_over_patterns():
@@ -132,7 +149,9 @@ def test_pattern_augmented_loss_is_the_mean_over_patterns():
     per_pattern = []
     for row in missing_patterns(3):
         present = row.expand(len(batch), 3).clone()
-        per_pattern.append(task_loss(model.predict(model.embed(batch), present).y_hat, batch.y, ds.task))
+        per_pattern.append(
+            task_loss(model.predict(model.embed(batch), present).y_hat, batch.y, ds.task)
+        )
     torch.testing.assert_close(loss, torch.stack(per_pattern).mean())
 
 
@@ -172,9 +191,9 @@ def test_element_weights_shape_and_config_errors():
 def test_raml_learns_synthetic_data_and_survives_a_missing_modality():
     s = load_splits("synthetic", n_samples=600, dims=(16, 12), signal=(1.0, 1.0))
     model = _model(s["train"])
-    model = Trainer(TrainerConfig(max_epochs=8, batch_size=64, lr=1e-2, progress=False, patience=None)).fit(
-        model, s["train"], s["validation"]
-    )
+    model = Trainer(
+        TrainerConfig(max_epochs=8, batch_size=64, lr=1e-2, progress=False, patience=None)
+    ).fit(model, s["train"], s["validation"])
     batch = s["test"].full_batch()
     chance = 1 / s["test"].task.n_outputs
     for row in missing_patterns(2):
