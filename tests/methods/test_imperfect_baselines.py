@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from raml_data import assert_missing_image_is_ignored, mixed_dataset
 
 from workbench.data import load_splits
-from workbench.data.base import MultimodalDataset, Task
+from workbench.data.base import Task
 from workbench.methods.imperfect_baselines import (
     BASELINES,
     ImperfectConfig,
@@ -20,20 +21,6 @@ from workbench.methods.raml_protocol import (
     train_models,
 )
 from workbench.training import TrainerConfig
-
-
-def _mixed_dataset(n=24, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=g)
-    seqs = [
-        torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)
-    ]
-    return MultimodalDataset(
-        "toy",
-        {"image": torch.randn(n, 1, 8, 8, generator=g), "audio": seqs},
-        y,
-        Task("multiclass", 3, "accuracy"),
-    )
 
 
 def _opinion(generator, B=6, K=4):
@@ -66,7 +53,7 @@ def test_dirichlet_loss_prefers_evidence_on_the_true_class():
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_baseline_forward_loss_and_missing_modality_invariance(name, generator):
-    ds = _mixed_dataset()
+    ds = mixed_dataset(vector=False)
     torch.manual_seed(0)
     model = make_method(name, ds, embed_dim=8, hidden=16, sequence_encoder="cnn")
     batch = ds.full_batch()
@@ -78,16 +65,11 @@ def test_baseline_forward_loss_and_missing_modality_invariance(name, generator):
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoders.parameters())
     model.eval()
-    present = batch.present.clone()
-    present[:, 0] = False
-    a = model(batch.replace(present=present)).y_hat
-    noisy = dict(batch.inputs, image=torch.randn(batch.inputs["image"].shape, generator=generator))
-    b = model(batch.replace(inputs=noisy, present=present)).y_hat
-    torch.testing.assert_close(a, b)
+    assert_missing_image_is_ignored(model, batch, generator)
 
 
 def test_augmentation_defaults():
-    ds = _mixed_dataset()
+    ds = mixed_dataset(vector=False)
     assert make_method("Concat Fusion", ds).augment is False
     assert make_method("Augmentation", ds).augment is True
     assert make_method("MMIN", ds).augment is True
@@ -105,7 +87,7 @@ def test_pattern_labels_and_conditions():
     assert len(pattern_conditions(("a", "b", "c"))) == 7
     # initials clash -> full names
     assert pattern_label([True, True], ("m0", "m1")) == "{m0,m1}"
-    batch = _mixed_dataset().full_batch()
+    batch = mixed_dataset(vector=False).full_batch()
     kept = pattern_conditions(mods)["{A}"](batch, torch.Generator())
     assert not kept.present[:, 0].any() and kept.present[:, 1].all()
     assert (kept.inputs["image"] == 0).all()

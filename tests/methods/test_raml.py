@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import torch
+from raml_data import assert_missing_image_is_ignored, mixed_dataset
 
 from workbench.data import load_splits
-from workbench.data.base import MultimodalDataset, Task
 from workbench.methods.base import task_loss
 from workbench.methods.raml import (
     RAML,
@@ -23,25 +23,6 @@ def _present(generator, B, M):
     p = torch.rand(B, M, generator=generator) < 0.5
     p[torch.arange(B), torch.randint(0, M, (B,), generator=generator)] = True  # at least one
     return p
-
-
-def _mixed_dataset(n=24, seed=0):
-    """Image [1, 8, 8] + variable-length sequence [L, 5] + vector [7] (all encoder kinds)."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=g)
-    seqs = [
-        torch.randn(int(torch.randint(2, 9, (1,), generator=g)), 5, generator=g) for _ in range(n)
-    ]
-    return MultimodalDataset(
-        "toy",
-        {
-            "image": torch.randn(n, 1, 8, 8, generator=g),
-            "audio": seqs,
-            "vec": torch.randn(n, 7, generator=g),
-        },
-        y,
-        Task("multiclass", 3, "accuracy"),
-    )
 
 
 def test_fusion_weights_nonnegative_sum_to_one_and_zero_when_missing(generator):
@@ -156,15 +137,10 @@ def test_pattern_augmented_loss_is_the_mean_over_patterns():
 
 
 def test_missing_modality_input_does_not_change_the_prediction(generator):
-    ds = _mixed_dataset()
+    ds = mixed_dataset()
     model = _model(ds).eval()
     batch = ds.full_batch()
-    present = batch.present.clone()
-    present[:, 0] = False
-    a = model(batch.replace(present=present)).y_hat
-    noisy = dict(batch.inputs, image=torch.randn(batch.inputs["image"].shape, generator=generator))
-    b = model(batch.replace(inputs=noisy, present=present)).y_hat
-    torch.testing.assert_close(a, b)
+    assert_missing_image_is_ignored(model, batch, generator)
 
 
 @pytest.mark.parametrize("weighting", ["identical", "fixed"])
@@ -178,7 +154,7 @@ def test_ablation_weightings_do_not_depend_on_the_sample(weighting):
 
 
 def test_element_weights_shape_and_config_errors():
-    ds = _mixed_dataset()
+    ds = mixed_dataset()
     model = _model(ds)
     w = element_weights(model, ds, max_samples=10)
     assert w.shape == (10, 3, 8)
