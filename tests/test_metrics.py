@@ -93,6 +93,33 @@ def test_mae():
     assert not M.higher_is_better("mae") and M.higher_is_better("accuracy")
 
 
+def test_mse_against_numpy(rng):
+    y, y_hat = rng.normal(size=50), rng.normal(size=50)
+    assert M.compute("mse", y, y_hat, REGRESSION) == pytest.approx(np.mean((y - y_hat) ** 2))
+    assert M.compute("mse", torch.as_tensor(y), torch.as_tensor(y_hat), REGRESSION) == (
+        pytest.approx(np.mean((y - y_hat) ** 2))
+    )
+    assert M.compute("mse", [1.0, 2.0, 3.0], [1.5, 2.0, 1.0], REGRESSION) == pytest.approx(
+        (0.25 + 0 + 4) / 3
+    )
+    assert not M.higher_is_better("mse")
+    assert "mse" in M.available()
+
+
+def test_mse_multi_output_averages_over_outputs(rng):
+    y, y_hat = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    y_hat[:, 2] += 2.0  # one output much worse: it weighs 1/3, like the others
+    task = Task("regression", 3, "mse")
+    per_output = ((y - y_hat) ** 2).mean(axis=0)
+    assert M.compute("mse", y, y_hat, task) == pytest.approx(per_output.mean())
+    windows = rng.normal(size=(6, 8, 2))  # [N, L, 2] targets, as MuJoCo Push windows
+    assert M.compute("mse", windows, windows + 0.5, Task("regression", 2, "mse")) == (
+        pytest.approx(0.25)
+    )
+    with pytest.raises(ValueError, match="values"):
+        M.compute("mse", y, y_hat[:10], task)
+
+
 def test_wa_ua_imbalanced():
     # classes 0 (4 samples, all right) and 1 (2 samples, one right)
     y = [0, 0, 0, 0, 1, 1]

@@ -13,7 +13,7 @@ Names (see :func:`available`): ``accuracy``, ``accuracy_pct`` (MLA prints percen
 ``auroc`` / ``auroc_macro`` / ``auroc_micro``, ``f1`` (binary F1 for binary tasks, macro
 otherwise, as the ViLT missing-modality line of work that WMA follows reports MM-IMDb),
 ``f1_binary``, ``f1_micro``, ``f1_macro``, ``f1_weighted``, ``f1_samples`` (multi-label),
-``mae``, ``wa`` / ``ua`` (weighted = plain accuracy, unweighted = mean per-class recall, as
+``mae``, ``mse``, ``wa`` / ``ua`` (weighted = plain accuracy, unweighted = mean per-class recall, as
 RAML and MLA use them for IEMOCAP/MOSEI), and the clustering scores ``purity``,
 ``hungarian_accuracy``, ``nmi``, ``ari`` (``scores`` are cluster ids ``[N]`` or soft
 assignments ``[N, K]``).
@@ -44,6 +44,7 @@ __all__ = [
     "hungarian_accuracy",
     "labels_from_scores",
     "mae",
+    "mse",
     "normalized_mutual_info",
     "purity",
     "unweighted_accuracy",
@@ -97,7 +98,7 @@ def _targets(y, task: Task) -> np.ndarray:
 def _classification(task: Task, name: str) -> None:
     if task.kind == "regression":
         raise ValueError(
-            f"Metric {name!r} needs a classification task; got a regression task (use 'mae')."
+            f"Metric {name!r} needs a classification task; got a regression task (use 'mae' or 'mse')."
         )
 
 
@@ -167,6 +168,19 @@ def f1(y, scores, task: Task, average: str | None = None, threshold: float = 0.5
 def mae(y, scores, task: Task | None = None) -> float:
     """Mean absolute error ``mean |y - y_hat|``."""
     return float(skm.mean_absolute_error(_np(y).reshape(-1), _np(scores).reshape(-1)))
+
+
+def mse(y, scores, task: Task | None = None) -> float:
+    """Mean squared error ``mean (y - y_hat)^2``, averaged over samples and outputs.
+
+    With ``[N, K]`` targets this is the mean over the K outputs of each output's MSE
+    (scikit-learn's ``multioutput="uniform_average"``); every output has N entries, so it equals
+    the mean over all entries.
+    """
+    t, s = _np(y).reshape(-1), _np(scores).reshape(-1)
+    if t.shape != s.shape:
+        raise ValueError(f"y has {t.size} values but scores has {s.size}.")
+    return float(skm.mean_squared_error(t, s))
 
 
 def weighted_accuracy(y, scores, task: Task, threshold: float = 0.5) -> float:
@@ -257,6 +271,7 @@ _METRICS: dict[str, Callable] = {
     "f1_weighted": lambda y, s, task, **kw: f1(y, s, task, average="weighted", **kw),
     "f1_samples": lambda y, s, task, **kw: f1(y, s, task, average="samples", **kw),
     "mae": lambda y, s, task=None, **kw: mae(y, s, task),
+    "mse": lambda y, s, task=None, **kw: mse(y, s, task),
     "wa": weighted_accuracy,
     "ua": unweighted_accuracy,
     "purity": _clustering(purity),
@@ -265,7 +280,7 @@ _METRICS: dict[str, Callable] = {
     "ari": _clustering(adjusted_rand_index),
 }
 
-HIGHER_IS_BETTER = {"mae": False}
+HIGHER_IS_BETTER = {"mae": False, "mse": False}
 
 
 def available() -> list[str]:
@@ -274,7 +289,7 @@ def available() -> list[str]:
 
 
 def higher_is_better(name: str) -> bool:
-    """False for error metrics (MAE), True otherwise."""
+    """False for error metrics (MAE, MSE), True otherwise."""
     return HIGHER_IS_BETTER.get(name, True)
 
 
