@@ -460,13 +460,13 @@ def load_mujoco_push(
     = ``force`` (6) + ``contact`` (1), ``image`` (32 x 32), ``controls`` = previous eef position
     (3) + its delta (3) + contact (1); target = ``Cylinder0_pos[:, :2]``. Trajectories are cut
     into windows of ``subsequence_length`` steps (``stride`` defaults to the window length,
-    i.e. non-overlapping); ``y`` is ``[N, L, 2]`` (OTM scores MSE; the Task says "mae" until metrics has "mse"). Files: ``gentle_push_1000``
+    i.e. non-overlapping); ``y`` is ``[N, L, 2]``, scored by MAE as in OTM (Table 3). Files: ``gentle_push_1000``
     (train), ``gentle_push_10`` (validation), ``gentle_push_300`` (test), each ``.hdf5`` (needs
     h5py) or converted ``.npz``. MultiBench's feature normalisation constants are not applied.
     """
     root = Path(root)
     stride = stride or subsequence_length
-    task = Task("regression", 2, "mae")  # OTM reports MSE; metrics has no "mse" yet
+    task = Task("regression", 2, "mae")  # OTM reports MAE (Table 3 caption)
     out = {}
     for split, stem in PUSH_FILES.items():
         cols: dict[str, list[np.ndarray]] = {
