@@ -326,3 +326,20 @@ def test_wma_panel_runs_headless(generator):
 
     panel = wma_panel(models, train)
     assert set(panel.result) == {"baseline", "WMA α=1 β=2"}
+    controls = panel.controls
+    controls["rate"].value = 1.0  # every text sample missing: the scores are re-evaluated
+    assert panel.result != {} and set(panel.result) == {"baseline", "WMA α=1 β=2"}
+
+    trained = []
+
+    def train_point(a, b):
+        trained.append((a, b))
+        return WMA(backbone(train), WMAConfig(alpha=a, beta=b)).eval()
+
+    panel = wma_panel(models, train, train_point=train_point)
+    new_alpha, new_beta, button = panel.children[1].children
+    new_alpha.value, new_beta.value = 5.0, 0.5
+    button.click()
+    assert trained == [(5.0, 0.5)]
+    assert (controls := panel.controls)["alpha"].value == 5.0 and controls["beta"].value == 0.5
+    assert set(panel.result) == {"baseline", "WMA α=5 β=0.5"}

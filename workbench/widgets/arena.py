@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from ._live import View, figure, live_panel
+
 __all__ = ["arena_panel"]
 
 
@@ -24,12 +26,10 @@ def arena_panel(
         methods: the methods selected at first (default: all).
 
     Returns:
-        The ``ipywidgets.interactive`` widget, evaluated once with the defaults (so it runs
-        headless); ``widget.result`` holds the summary table of the last selection.
+        A :func:`~workbench.widgets._live.live_panel`, evaluated once with the defaults (so it
+        runs headless); ``panel.result`` holds the summary table of the last selection.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from ..arena import FAMILIES, robustness_summary
     from ..plotting.arena import arena_curves
@@ -48,14 +48,13 @@ def arena_panel(
         rows=min(8, len(all_methods)),
     )
 
-    def show(dataset, corruption, methods):
+    def render(dataset, corruption, methods) -> View:
         methods = list(methods) or all_methods
-        _, ax = plt.subplots(figsize=(5, 3.3))
+        fig, ax = figure(5, 3.3)
         try:
             arena_curves(df, dataset, families=[corruption], methods=methods, axes=[ax])
         except ValueError as e:  # e.g. a family this dataset lacks (no image modality)
             ax.text(0.5, 0.5, str(e), ha="center", va="center", wrap=True, fontsize=8)
-        plt.show()
         s = summary[
             (summary["dataset"] == dataset)
             & (summary["condition"] == corruption)
@@ -68,7 +67,6 @@ def arena_panel(
         mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
         table = mean.round(3).astype(str) + " ± " + std.round(3).astype(str)
         table = table.loc[mean.sort_values("auc", ascending=False).index]
-        display(table)
-        return table
+        return View(table, f"{dataset}, {corruption}: mean ± std over seeds", fig, table)
 
-    return widgets.interactive(show, dataset=dataset_w, corruption=family_w, methods=methods_w)
+    return live_panel(render, {"dataset": dataset_w, "corruption": family_w, "methods": methods_w})

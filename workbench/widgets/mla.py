@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from ..data.base import MultimodalDataset
 from ..methods.base import Method
+from ._live import View, figure, live_panel
 from .quickstart import score_under
 
 __all__ = ["mla_panel"]
@@ -36,39 +37,42 @@ def mla_panel(
         max_amplitude: upper end of the amplitude slider.
 
     Returns:
-        the ``ipywidgets.interactive`` panel; it runs once with its defaults when built
-        (headless under papermill) and ``panel.result`` holds the last ``{name: value}``.
+        A :func:`~workbench.widgets._live.live_panel`; it runs once with its defaults when
+        built (headless under papermill) and ``panel.result`` holds the last ``{name: value}``.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     if not models:
         raise ValueError("mla_panel(): models is empty; pass {name: trained model}.")
     models = dict(models)
+    name = metric or dataset.task.metric
 
-    def show(modality: str, missing_rate: float, noise_amplitude: float) -> dict[str, float]:
+    def render(modality: str, missing_rate: float, noise_amplitude: float) -> View:
         scores = score_under(
             models, dataset, modality, noise_amplitude, missing_rate, metric=metric, seed=seed
         )
-        fig, ax = plt.subplots(figsize=(6, 2.8))
+        fig, ax = figure(6, 2.8)
         ax.bar(list(scores), list(scores.values()), color="tab:blue")
         ax.set_ylim(0, 1)
-        ax.set_ylabel(metric or dataset.task.metric)
+        ax.set_ylabel(name)
         ax.set_title(f"{modality}: missing {missing_rate:.0%}, noise amplitude {noise_amplitude:g}")
         ax.tick_params(axis="x", rotation=30)
-        fig.tight_layout()
-        plt.show()
-        return scores
+        text = f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        return View(scores, text, fig)
 
-    return widgets.interactive(
-        show,
-        modality=widgets.Dropdown(
-            options=list(dataset.modalities), value=modality or dataset.modalities[0]
-        ),
-        missing_rate=widgets.FloatSlider(
-            value=0.0, min=0.0, max=1.0, step=0.05, description="missing rate"
-        ),
-        noise_amplitude=widgets.FloatSlider(
-            value=0.0, min=0.0, max=max_amplitude, step=0.25, description="noise amp."
-        ),
+    return live_panel(
+        render,
+        {
+            "modality": widgets.Dropdown(
+                options=list(dataset.modalities),
+                value=modality or dataset.modalities[0],
+                description="modality",
+            ),
+            "missing_rate": widgets.FloatSlider(
+                value=0.0, min=0.0, max=1.0, step=0.05, description="missing rate"
+            ),
+            "noise_amplitude": widgets.FloatSlider(
+                value=0.0, min=0.0, max=max_amplitude, step=0.25, description="noise amp."
+            ),
+        },
     )

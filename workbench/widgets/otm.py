@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._live import View, figure, live_panel
+
 __all__ = ["otm_panel"]
 
 
@@ -40,11 +42,10 @@ def otm_panel(
         n_points: at most this many samples are used (speed).
 
     Returns:
-        the ``ipywidgets.interactive`` panel (already run once with the defaults).
+        A :func:`~workbench.widgets._live.live_panel` (already run once with the defaults);
+        ``panel.result`` holds the last clustering scores.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from ..corruptions import EnergyNoise
     from ..data.base import MultimodalBatch
@@ -61,7 +62,7 @@ def otm_panel(
     y = torch.as_tensor(np.asarray(y))[idx]
     n_classes = int(len(torch.unique(y)))
 
-    def show(alpha: float = model.config.alpha, masks: bool = True, level: float = 0.0):
+    def render(alpha: float, masks: bool, level: float) -> View:
         batch = MultimodalBatch(
             inputs=dict(base),
             present=torch.ones(n, len(names), dtype=torch.bool),
@@ -78,23 +79,24 @@ def otm_panel(
         mix = Mixer(config)(codes, torch.Generator().manual_seed(seed))
         labels = fused_labels(mix, y, label_modality)
         scores = clustering_scores(labels, cluster_codes(mix.fused, n_classes, seed=seed))
-        fig, ax = plt.subplots(figsize=(4.5, 4))
+        fig, ax = figure(4.5, 4)
         title = (
             f"α={alpha:.2f}, masks {'on' if masks else 'off (WB)'}, noise {level:.2f}\n"
             + ", ".join(f"{k[:6]} {v:.2f}" for k, v in scores.items() if k != "ari")
         )
         codes_scatter(mix.fused, labels, ax, title=title)
-        display(fig)
-        plt.close(fig)
-        return scores
+        text = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        return View(scores, text, fig)
 
-    panel = W.interactive(
-        show,
-        alpha=W.FloatSlider(
-            value=float(model.config.alpha), min=0.0, max=1.0, step=0.05, description="FGW α"
-        ),
-        masks=W.Checkbox(value=True, description="random masks"),
-        level=W.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="noise level"),
+    return live_panel(
+        render,
+        {
+            "alpha": W.FloatSlider(
+                value=float(model.config.alpha), min=0.0, max=1.0, step=0.05, description="FGW α"
+            ),
+            "masks": W.Checkbox(value=True, description="random masks"),
+            "level": W.FloatSlider(
+                value=0.0, min=0.0, max=0.5, step=0.05, description="noise level"
+            ),
+        },
     )
-    panel.update()
-    return panel

@@ -10,6 +10,7 @@ from ..corruptions import MissingModality, UniformNoise
 from ..data.base import MultimodalDataset
 from ..evaluation import evaluate
 from ..methods.base import Method
+from ._live import figure_png
 
 __all__ = ["robustness_panel", "score_under"]
 
@@ -49,8 +50,6 @@ def score_under(
 
 def _bar_png(scores: Mapping[str, float], clean: Mapping[str, float], metric: str) -> bytes:
     """A small bar chart (PNG bytes) of the corrupted scores with the clean scores marked."""
-    import io
-
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(1.4 + 1.0 * len(scores), 2.4), dpi=90)
@@ -62,10 +61,7 @@ def _bar_png(scores: Mapping[str, float], clean: Mapping[str, float], metric: st
     )
     ax.set_ylabel(metric)
     ax.legend(fontsize="x-small", loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def robustness_panel(
@@ -131,7 +127,9 @@ def robustness_panel(
         ),
     }
     text = widgets.HTML()
-    image = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))  # natural size
+    image = widgets.Image(
+        format="png", layout=widgets.Layout(align_self="flex-start")
+    )  # natural size
     panel = widgets.VBox([widgets.HBox(list(controls.values())), text, image])
     panel.controls = controls
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..data.base import MultimodalDataset
+from ._live import View, figure, live_panel
 
 __all__ = ["weight_panel"]
 
@@ -32,35 +33,46 @@ def weight_panel(
         seed: seed of the corruption draws.
 
     Returns:
-        The ``ipywidgets.interactive`` widget, evaluated once with σ = p = 0 when built (runs
-        headless); ``widget.result`` holds ``{modality: mean weight}``.
+        A :func:`~workbench.widgets._live.live_panel`, evaluated once with σ = p = 0 when built
+        (runs headless); ``panel.result`` holds ``{modality: mean weight}``.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .. import corruptions as C
     from ..methods.raml import element_weights
     from ..plotting.raml import weight_heatmap
 
-    def show(sigma: float, p: float) -> dict[str, float]:
+    def render(sigma: float, p: float) -> View:
         corr = []
         if image is not None and sigma > 0:
             corr.append(C.GaussianNoise(modality=image, sigma=float(sigma)))
         if sequence is not None and p > 0:
             corr.append(C.WordMask(modality=sequence, p=float(p)))
-        w = element_weights(model, dataset, corr, generator=torch.Generator().manual_seed(seed), max_samples=max_samples)
+        w = element_weights(
+            model,
+            dataset,
+            corr,
+            generator=torch.Generator().manual_seed(seed),
+            max_samples=max_samples,
+        )
         means = {m: float(np.mean(w[:, j])) for j, m in enumerate(model.modalities)}
-        print(f"σ={sigma:g}, p={p:g}: mean weight " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
-        fig, ax = plt.subplots(figsize=(7, 3))
-        weight_heatmap(w, model.modalities, ax=ax, max_samples=max_samples, title=f"ω at σ={sigma:g}, p={p:g}")
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
-        return means
+        text = f"σ={sigma:g}, p={p:g}: mean weight " + ", ".join(
+            f"{m} {v:.3f}" for m, v in means.items()
+        )
+        fig, ax = figure(7, 3)
+        weight_heatmap(
+            w, model.modalities, ax=ax, max_samples=max_samples, title=f"ω at σ={sigma:g}, p={p:g}"
+        )
+        return View(means, text, fig)
 
-    return widgets.interactive(
-        show,
-        sigma=widgets.FloatSlider(value=0.0, min=0.0, max=float(max_sigma), step=0.02, description="σ (image)"),
-        p=widgets.FloatSlider(value=0.0, min=0.0, max=float(max_p), step=0.05, description="p (mask)"),
+    return live_panel(
+        render,
+        {
+            "sigma": widgets.FloatSlider(
+                value=0.0, min=0.0, max=float(max_sigma), step=0.02, description="σ (image)"
+            ),
+            "p": widgets.FloatSlider(
+                value=0.0, min=0.0, max=float(max_p), step=0.05, description="p (mask)"
+            ),
+        },
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 
 from ..data.base import MultimodalDataset
 from ..methods.base import Method
+from ._live import View, figure, live_panel
 from .quickstart import score_under
 
 __all__ = ["wma_panel"]
@@ -38,11 +39,11 @@ def wma_panel(
         max_amplitude: upper end of the amplitude slider.
 
     Returns:
-        An ``ipywidgets.VBox``; it is evaluated once with its defaults when built (headless
-        under papermill), and ``panel.result`` holds the last ``{name: value}``.
+        A :func:`~workbench.widgets._live.live_panel` (display it as a cell's last value); it is
+        evaluated once with its defaults when built (headless under papermill), and
+        ``panel.result`` holds the last ``{name: value}``.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     models = dict(models)
     points = sorted(k for k in models if k[0] > 0 and k[1] > 0)
@@ -54,30 +55,26 @@ def wma_panel(
     betas = sorted({b for _, b in points})
     a0 = alpha if alpha in alphas else points[0][0]
     b0 = beta if beta in betas else points[0][1]
-    w_alpha = widgets.SelectionSlider(options=alphas, value=a0, description="α")
-    w_beta = widgets.SelectionSlider(options=betas, value=b0, description="β")
-    w_mod = widgets.Dropdown(options=list(dataset.modalities), description="modality")
-    w_amp = widgets.FloatSlider(
-        value=0.0, min=0.0, max=max_amplitude, step=0.25, description="noise amp."
-    )
-    w_rate = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="missing rate")
-    out = widgets.Output()
+    name = metric or dataset.task.metric
+    controls = {
+        "alpha": widgets.SelectionSlider(options=alphas, value=a0, description="α"),
+        "beta": widgets.SelectionSlider(options=betas, value=b0, description="β"),
+        "modality": widgets.Dropdown(options=list(dataset.modalities), description="modality"),
+        "amplitude": widgets.FloatSlider(
+            value=0.0, min=0.0, max=max_amplitude, step=0.25, description="noise amp."
+        ),
+        "rate": widgets.FloatSlider(
+            value=0.0, min=0.0, max=1.0, step=0.05, description="missing rate"
+        ),
+    }
     show = {"display": "" if train_point else "none"}
-    w_new_alpha = widgets.FloatText(value=a0, description="new α", layout=show)
-    w_new_beta = widgets.FloatText(value=b0, description="new β", layout=show)
+    new_alpha = widgets.FloatText(value=a0, description="new α", layout=show)
+    new_beta = widgets.FloatText(value=b0, description="new β", layout=show)
     button = widgets.Button(description="train this point", layout=show)
-    panel = widgets.VBox(
-        [
-            widgets.HBox([w_alpha, w_beta]),
-            widgets.HBox([w_new_alpha, w_new_beta, button]),
-            widgets.HBox([w_mod, w_amp, w_rate]),
-            out,
-        ]
-    )
-    panel.result = {}
+    status = widgets.HTML()
 
-    def refresh(*_):
-        key = (w_alpha.value, w_beta.value)
+    def render(alpha, beta, modality, amplitude, rate) -> View:
+        key = (alpha, beta)
         chosen = {}
         if (0.0, 0.0) in models:
             chosen["baseline"] = models[(0.0, 0.0)]
@@ -85,33 +82,31 @@ def wma_panel(
             chosen["minimize OT"] = models[(1.0, 0.0)]
         if key in models:
             chosen[f"WMA α={key[0]:g} β={key[1]:g}"] = models[key]
-        scores = score_under(
-            chosen, dataset, w_mod.value, w_amp.value, w_rate.value, metric=metric, seed=seed
-        )
-        panel.result = scores
-        out.clear_output(wait=True)
-        with out:
-            name = metric or dataset.task.metric
-            if key not in models:
-                print(
-                    f"(α={key[0]:g}, β={key[1]:g}) is not trained: enter it under 'new α/β' and train it."
-                )
-            for k, v in scores.items():
-                print(f"{k:>24s}  {name} = {v:.4f}")
+        scores = score_under(chosen, dataset, modality, amplitude, rate, metric=metric, seed=seed)
+        lines = [f"{k}: {name} = {v:.4f}" for k, v in scores.items()]
+        if key not in models:
+            lines.insert(
+                0,
+                f"(α={key[0]:g}, β={key[1]:g}) is not trained: enter it under 'new α/β' and train it.",
+            )
+        fig, ax = figure(1.6 + 1.2 * len(scores), 2.6)
+        ax.bar(list(scores), list(scores.values()), color="C0")
+        ax.set_ylabel(name)
+        ax.set_title(f"{modality}: noise {amplitude:g}, missing {rate:.0%}", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        return View(scores, "\n".join(lines), fig)
+
+    panel = live_panel(render, controls, rows=[widgets.HBox([new_alpha, new_beta, button]), status])
 
     def train(_):
-        key = (float(w_new_alpha.value), float(w_new_beta.value))
-        with out:
-            print(f"training α={key[0]:g} β={key[1]:g} ...")
+        key = (float(new_alpha.value), float(new_beta.value))
+        status.value = f"training α={key[0]:g} β={key[1]:g} ..."
         models[key] = train_point(*key)
-        w_alpha.options = sorted(set(w_alpha.options) | {key[0]})
-        w_beta.options = sorted(set(w_beta.options) | {key[1]})
-        w_alpha.value, w_beta.value = key
-        refresh()
+        status.value = f"trained α={key[0]:g} β={key[1]:g}"
+        controls["alpha"].options = sorted(set(controls["alpha"].options) | {key[0]})
+        controls["beta"].options = sorted(set(controls["beta"].options) | {key[1]})
+        controls["alpha"].value, controls["beta"].value = key
+        panel.refresh()
 
-    for w in (w_alpha, w_beta, w_mod, w_amp, w_rate):
-        w.observe(refresh, names="value")
     button.on_click(train)
-    refresh()
-    display(panel)
     return panel
