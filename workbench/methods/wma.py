@@ -25,6 +25,7 @@ profiles of :func:`profile_settings`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -572,22 +573,19 @@ def alpha_beta_grid(
         for a, b, s in points
     ]
 
-    def fit(alpha: float, beta: float, seed: int):
-        return fit_wma(
-            build_backbone,
-            train,
-            validation,
-            alpha=alpha,
-            beta=beta,
-            seed=seed,
-            trainer_config=trainer_config,
-            wma_config=wma_config,
-            lrs=lrs,
-            cache=cache,
-        )
+    fit = functools.partial(
+        fit_wma,
+        build_backbone,
+        train,
+        validation,
+        trainer_config=trainer_config,
+        wma_config=wma_config,
+        lrs=lrs,
+        cache=cache,
+    )
 
     def point(dataset: str, alpha: float, beta: float, seed: int, context: str) -> pd.DataFrame:
-        model, trainer = fit(alpha, beta, seed)
+        model, trainer = fit(alpha=alpha, beta=beta, seed=seed)
         if models is not None:
             models[(alpha, beta, seed)] = model
         return evaluate_point(model, trainer, test, conditions, alpha=alpha, beta=beta, seed=seed)
@@ -602,7 +600,7 @@ def alpha_beta_grid(
     if models is not None:
         for a, b, s in points:
             if (a, b, s) not in models:
-                models[(a, b, s)] = fit(a, b, s)[0]
+                models[(a, b, s)] = fit(alpha=a, beta=b, seed=s)[0]
     return summary.load()
 
 
