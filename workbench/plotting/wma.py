@@ -68,9 +68,16 @@ def alpha_beta_heatmaps(
     )
     if axes is None:
         n = len(conditions)
-        cols = min(n, 3)
+        n_alpha, n_beta = wma["alpha"].nunique(), wma["beta"].nunique()
+        cols = min(n, 3 if n_beta <= 6 else 2)
         rows = int(np.ceil(n / cols))
-        _, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+        _, axes = plt.subplots(
+            rows,
+            cols,
+            figsize=(cols * max(4.2, 1.6 + 0.45 * n_beta), (1.6 + 0.35 * n_alpha) * rows + 0.4),
+            squeeze=False,
+            layout="constrained",
+        )
     axes = np.asarray(axes).ravel()
     if len(axes) < len(conditions):
         raise ValueError(
@@ -83,7 +90,13 @@ def alpha_beta_heatmaps(
         )
         table = table.sort_index(ascending=False)
         im = ax.imshow(table.to_numpy(), cmap=cmap, aspect="auto")
-        ax.set_xticks(range(table.shape[1]), [f"{b:g}" for b in table.columns])
+        many = table.shape[1] > 8
+        ax.set_xticks(
+            range(table.shape[1]),
+            [f"{b:g}" for b in table.columns],
+            rotation=45 if many else 0,
+            fontsize=8 if many else None,
+        )
         ax.set_yticks(range(table.shape[0]), [f"{a:g}" for a in table.index])
         ax.set_xlabel("β")
         ax.set_ylabel("α")
@@ -102,8 +115,8 @@ def alpha_beta_heatmaps(
                     fmt.format(v),
                     ha="center",
                     va="center",
-                    fontsize=7,
-                    color="w",
+                    fontsize=5.5 if many else 7,
+                    color="k" if im.norm(v) > 0.6 else "w",  # readable on light cells
                     fontweight="bold" if better else "normal",
                 )
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
