@@ -242,3 +242,10 @@ def test_sweep_config_file_names_an_importable_function():
     torch.testing.assert_close(
         torch.tensor(len(points)), torch.tensor(len({tuple(sorted(p.items())) for p in points}))
     )
+
+
+def test_raw_image_text_needs_the_vilt_backbone(tmp_path, rng):
+    write_hateful_memes(tmp_path, rng)
+    settings = W.profile_settings("hateful_memes", backbone="transformer")
+    with pytest.raises(ValueError, match="backbone='vilt'"):
+        W.load_data(settings, tmp_path, dataset_options={"image_size": 16})

@@ -844,6 +844,9 @@ def load_data(
         data_root: folder of a real dataset (``None`` for the embedded ones).
         vilt_weights: ViLT checkpoint folder (its tokenizer is used).
         dataset_options: loader options overriding the profile's.
+
+    Raises:
+        ValueError: raw images or text ids for the feature transformer.
     """
     from ..data.registry import load_splits
     from ..models.transformer import vilt_text_ids
@@ -861,6 +864,18 @@ def load_data(
 
                 tok = BertTokenizerFast.from_pretrained(str(tok), local_files_only=True)
             out = [vilt_text_ids(d, tok, max_len=settings.text_max_len) for d in out]
+    else:
+        for m in out[0].modalities:
+            x = out[0].inputs[m]
+            sample = x[0] if isinstance(x, list) else x[0]
+            if not sample.is_floating_point() or (sample.ndim == 3 and sample.shape[0] == 3):
+                raise ValueError(
+                    f"load_data(): {settings.dataset!r} modality {m!r} holds raw "
+                    f"{'text ids' if not sample.is_floating_point() else 'images'} "
+                    f"({tuple(sample.shape)} {sample.dtype}); the feature transformer needs "
+                    "token features. Use backbone='vilt' for raw image-text data, or extract "
+                    "features first."
+                )
     return out[0], out[1], out[2]
 
 
