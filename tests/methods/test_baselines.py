@@ -1,4 +1,6 @@
-"""Tests of the MLA paper's baselines (workbench.methods.baselines, workbench.models.fusion)."""
+"""Tests of the MLA paper's baselines (workbench.methods.baselines, workbench.models.fusion).
+
+QMF has its own file, test_qmf.py."""
 
 import pytest
 import torch
@@ -8,12 +10,9 @@ from workbench.evaluation import evaluate
 from workbench.methods.baselines import (
     METHODS,
     OGMGE,
-    QMF,
     OGMGEOptions,
     build_method,
-    energy_confidence,
     ogm_coefficients,
-    rank_loss,
 )
 from workbench.models.fusion import FusionConfig
 from workbench.training import Trainer, TrainerConfig
@@ -75,33 +74,3 @@ def test_ogm_ge_noise_reaches_every_encoder_parameter(splits):
     assert torch.allclose(
         model.head.weight.grad, plain.head.weight.grad
     )  # the head is not modulated
-
-
-def test_energy_confidence_closed_form(generator):
-    logits = torch.randn(4, 3, generator=generator)
-    assert torch.allclose(
-        energy_confidence(logits, 10.0), torch.log(torch.exp(logits).sum(-1)) / 10.0
-    )
-
-
-def test_rank_loss_penalises_confident_hard_samples():
-    history = torch.tensor([2.0, 0.0])  # sample 0 was hard, sample 1 easy
-    assert rank_loss(torch.tensor([1.0, 0.0]), history) > 0  # hard sample more confident: penalised
-    assert rank_loss(torch.tensor([-5.0, 0.0]), history) == 0  # ordered with margin: no loss
-    assert rank_loss(torch.tensor([1.0, 0.0]), torch.tensor([float("nan"), 0.0])) == 0
-
-
-def test_qmf_records_history_and_excludes_missing(splits):
-    config = FusionConfig.for_dataset(splits["train"], embed_dim=8, hidden=(8,))
-    model = QMF(config)
-    batch = splits["train"].full_batch().select(torch.arange(16))
-    model.training_step(batch, torch.optim.SGD(model.parameters(), lr=0.01))
-    assert torch.isfinite(model.history(batch.index)).all()
-    model.eval()
-    present = batch.present.clone()
-    present[:, 1] = False
-    e = model.embed(batch)
-    out = model.predict(e, present)
-    uni = out.extras["unimodal"]
-    conf = out.extras["confidence"]
-    assert torch.allclose(out.y_hat, conf[:, :1] * uni[:, 0])

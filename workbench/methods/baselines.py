@@ -3,7 +3,7 @@
 - :class:`OGMGE`: on-the-fly gradient modulation with generalisation enhancement
   (Peng et al., CVPR 2022) on the concatenation model.
 - :class:`QMF`: quality-aware multimodal fusion (Zhang et al., ICML 2023) on the late-fusion
-  model: energy-based confidence weights and a history-based rank regulariser.
+  model: energy-based uncertainty-aware weights and a history-based rank regulariser.
 - :func:`build_method`: ``"Sum"``, ``"Concat"``, ``"Late Fusion"``, ``"FiLM"``, ``"BiGated"``,
   ``"OGM-GE"``, ``"QMF"``, ``"MLA"`` from one :class:`~workbench.models.fusion.FusionConfig`, so
   every method gets the same encoders (as in the paper, Sec. 3.1.1).
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ __all__ = [
     "QMFOptions",
     "build_method",
     "energy_confidence",
+    "energy_score",
     "ogm_coefficients",
     "rank_loss",
 ]
@@ -149,6 +150,14 @@ class OGMGE(ConcatFusion):
 
 
 # ----------------------------------------------------------------------------- QMF
+#
+# Zhang et al., "Provable Dynamic Fusion for Low-Quality Multimodal Data", ICML 2023
+# (arXiv:2306.02050), method section. Authors' code: github.com/QingyangZhang/QMF, files
+# ``src/models/late_fusion.py`` (= ``text-image-classification/src/models/late_fusion.py``,
+# class ``MultimodalLateFusionClf``), ``text-image-classification/train_qmf.py`` (functions
+# ``rank_loss``, ``model_forward``), ``text-image-classification/src/utils/utils.py`` (class
+# ``History``) and ``RGBD-scene-recognition/{models/QMF.py, train_QMF_nyud2.py,
+# utils/crl_utils.py}``.
 
 
 @dataclass(frozen=True)
@@ -156,55 +165,112 @@ class QMFOptions:
     """Settings of QMF.
 
     Attributes:
-        temperature: energy scale; the confidence is ``logsumexp(logits) / temperature`` (the
-            authors' code divides by 10).
-        rank_weight: weight of the rank regulariser.
+        temperature: ``T`` of the energy score ``E(x; T) = -T log sum_k exp(f_k(x) / T)``
+            (Eq. 13). The authors' code uses ``T = 1`` (``log(sum(exp(logits)))``).
+        alpha, beta: the uncertainty-aware weight ``w^m = alpha * E(x^m) + beta`` (Eq. 9), with
+            ``alpha < 0`` so that a more uncertain (higher-energy) modality weighs less. The
+            authors' code uses ``alpha = -0.1, beta = 0``: ``energy / 10`` with
+            ``energy = logsumexp`` in ``late_fusion.py``, ``-0.1 * energy`` with
+            ``energy = -logsumexp`` in ``RGBD-scene-recognition/models/QMF.py``.
+        rank_weight: ``lambda`` of the overall loss ``CE(f) + sum_m CE(f^m) + lambda L_reg``.
+            ``train_QMF_nyud2.py`` uses ``--lamb 0.1``; the text-image ``train_qmf.py`` adds
+            the rank loss unweighted (``lambda = 1``).
+        variant: ``"paper"`` or ``"reference_code"``. The latter reproduces the text-image code's
+            :func:`rank_loss` and ``History``: the margin enters with the opposite sign
+            (``max(0, g (w_i - w_j) - |kappa_i - kappa_j|)``: ``nn.MarginRankingLoss`` with target
+            ``-g`` and ``w_j + margin / g``, a sign flip of CRL's code that was not carried to
+            the margin), ``kappa`` is the *cumulative* sum of a sample's losses min-max
+            normalised over the samples (``History.correctness_normalize``), and the
+            history is updated with the current step before the rank loss is computed.
+        detach_weights: fuse with ``w.detach()``, so the fused loss does not train the weights
+            (``late_fusion.py``); ``False`` lets it (``RGBD-scene-recognition/models/QMF.py``). The
+            rank regulariser always sees the undetached weights, as in both.
     """
 
-    temperature: float = 10.0
+    temperature: float = 1.0
+    alpha: float = -0.1
+    beta: float = 0.0
     rank_weight: float = 0.1
+    variant: Literal["paper", "reference_code"] = "paper"
+    detach_weights: bool = True
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("paper", "reference_code"):
+            raise ValueError(
+                f"QMFOptions.variant={self.variant!r}; expected 'paper' or 'reference_code'."
+            )
+        if self.temperature <= 0:
+            raise ValueError(f"QMFOptions.temperature must be positive; got {self.temperature}.")
 
 
-def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
-    """Energy-based confidence of QMF: ``-E(x) / T = logsumexp(logits) / T``; ``[B, K] -> [B]``."""
-    return torch.logsumexp(logits, dim=-1) / temperature
+def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Energy ``E(x; T) = -T log sum_k exp(f_k(x) / T)`` of QMF (Eq. 13); ``[..., K] -> [...]``."""
+    return -temperature * torch.logsumexp(logits / temperature, dim=-1)
 
 
-def rank_loss(confidence: Tensor, history: Tensor) -> Tensor:
-    """History-based rank regulariser of QMF (Eq. 9 of Zhang et al., 2023).
+def energy_confidence(
+    logits: Tensor, temperature: float = 1.0, alpha: float = -0.1, beta: float = 0.0
+) -> Tensor:
+    """Uncertainty-aware weight ``w = alpha * E(x; T) + beta`` of QMF (Eq. 9).
 
-    Pairs each sample ``i`` with ``i + 1`` (a roll of the batch). A sample whose historical
-    mean loss is higher must have a confidence lower by at least the (normalised) difference of
-    historical losses: ``relu(sign(l_i - l_j) * (c_i - c_j) + |l_i - l_j|)``. Pairs with equal
-    history or without history (NaN) do not count.
+    ``[..., K]`` logits to ``[...]`` weights. With the defaults (the authors' code) this is
+    ``logsumexp(logits) / 10``.
+    """
+    return alpha * energy_score(logits, temperature) + beta
+
+
+def rank_loss(
+    confidence: Tensor, history: Tensor, variant: Literal["paper", "reference_code"] = "paper"
+) -> Tensor:
+    r"""History-based rank regulariser of QMF (Eq. 15-16).
+
+    Pairs each sample ``i`` with ``j = i + 1`` (a roll of the batch, as the authors' code does)
+    and averages over the pairs whose histories are both known:
+
+    .. math::
+        L_{reg} = \max\big(0,\ g(\kappa_i, \kappa_j)\,(w_i - w_j) + |\kappa_i - \kappa_j|\big),
+        \qquad g = \operatorname{sign}(\kappa_i - \kappa_j),
+
+    so a sample with the higher historical loss ``kappa`` must have the weight lower by at least
+    the difference of histories (``kappa_i >= kappa_j <=> w_i <= w_j``, Eq. 15). Pairs with equal
+    histories add 0. ``variant="reference_code"`` subtracts the margin instead (see
+    :class:`QMFOptions`).
 
     Args:
-        confidence: ``[B]`` confidences.
-        history: ``[B]`` historical mean losses, NaN for samples never seen.
+        confidence: ``[B]`` weights ``w`` (differentiable).
+        history: ``[B]`` historical losses ``kappa``, NaN for samples never seen.
+        variant: ``"paper"`` or ``"reference_code"``.
 
     Returns:
         scalar loss (0 when no pair counts).
     """
     if confidence.shape[0] < 2:
         return confidence.new_zeros(())
-    c2, h2 = torch.roll(confidence, -1), torch.roll(history, -1)
-    scale = torch.nan_to_num(history, nan=0.0).abs().max().clamp_min(1e-12)
-    diff = (history - h2) / scale
-    valid = torch.isfinite(diff) & (diff != 0)
-    if not valid.any():
+    history = history.to(confidence.device, confidence.dtype)
+    diff = history - torch.roll(history, -1)
+    known = torch.isfinite(diff)
+    if not known.any():
         return confidence.new_zeros(())
-    target = torch.sign(diff[valid])
-    margin = diff[valid].abs()
-    return F.relu(target * (confidence[valid] - c2[valid]) + margin).mean()
+    g, margin = torch.sign(diff[known]), diff[known].abs()
+    if variant == "reference_code":
+        margin = -margin
+    w_diff = (confidence - torch.roll(confidence, -1))[known]
+    return F.relu(g * w_diff + margin).mean()  # ties: g = 0 and margin = 0
 
 
 class QMF(LateFusion):
     """Quality-aware multimodal fusion (Zhang et al., 2023) in the late-fusion setting.
 
-    Fused logits ``sum_m w_m f_m`` with ``w_m = energy_confidence(f_m)`` (detached, zero for
-    missing modalities). Loss: ``CE(fused) + sum_m CE(f_m) + rank_weight * sum_m rank_loss_m``,
-    where each modality's rank loss uses the per-sample history of its unimodal losses (the
-    ``index`` of each sample in its dataset), updated after every step.
+    Fused logits ``f(x) = sum_m w^m f^m(x^m)`` with the uncertainty-aware weights
+    ``w^m = alpha E(x^m; T) + beta`` (Eq. 9, 13; detached by default, zero for missing
+    modalities). Overall loss: ``CE(f) + sum_m CE(f^m) + rank_weight * sum_m L_reg^m``, where
+    ``L_reg^m`` is :func:`rank_loss` on modality ``m``'s weights against the history
+    ``kappa_i^m`` of its unimodal losses: the mean of sample ``i``'s cross-entropies over the
+    epochs seen so far (Eq. 14), looked up by the ``index`` of each sample in its dataset and
+    updated after every step.
+
+    Equation numbers are the paper's as a third-party review quotes them (the PDF was not
+    available to check them); the code references were read in the authors' repository.
     """
 
     def __init__(self, config: FusionConfig, options: QMFOptions | None = None) -> None:
@@ -219,21 +285,36 @@ class QMF(LateFusion):
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         uni = self.unimodal(embeddings)
-        conf = torch.stack(
-            [energy_confidence(uni[:, j], self.options.temperature) for j in range(uni.shape[1])], 1
-        )
-        w = conf.detach() * present.to(conf.dtype)
+        o = self.options
+        conf = energy_confidence(uni, o.temperature, o.alpha, o.beta)  # [B, M]
+        w = (conf.detach() if o.detach_weights else conf) * present.to(conf.dtype)
         y_hat = (uni * w.unsqueeze(-1)).sum(1)
         return Output(y_hat, {"unimodal": uni, "confidence": conf})
 
     def history(self, index: Tensor) -> Tensor:
-        """``[B, M]`` historical mean unimodal losses of samples ``index`` (NaN when unseen)."""
+        """``[B, M]`` mean unimodal losses ``kappa`` of samples ``index`` (Eq. 14); NaN: unseen."""
         idx = index.cpu()
         out = torch.full((idx.shape[0], len(self.modalities)), float("nan"))
         known = (idx >= 0) & (idx < self._history_sum.shape[0])
         if known.any():
             s, n = self._history_sum[idx[known]], self._history_count[idx[known]]
             out[known] = torch.where(n > 0, s / n.clamp_min(1), torch.full_like(s, float("nan")))
+        return out
+
+    def reference_code_history(self, index: Tensor) -> Tensor:
+        """``[B, M]`` history of the authors' code: cumulative losses, min-max normalised.
+
+        ``History.correctness_normalize``: ``(s_i - min s) / (max s - min s)`` per modality, with
+        ``s`` the per-sample sums of losses over the indices stored so far (0 for those not yet
+        seen); NaN for indices beyond them.
+        """
+        idx = index.cpu()
+        out = torch.full((idx.shape[0], len(self.modalities)), float("nan"))
+        known = (idx >= 0) & (idx < self._history_sum.shape[0])
+        if known.any():
+            s = self._history_sum
+            lo, hi = s.min(0).values, s.max(0).values
+            out[known] = (s[idx[known]] - lo) / (hi - lo)  # 0/0 = NaN: no pair counts
         return out
 
     def _record(self, index: Tensor, losses: Tensor, present: Tensor) -> None:
@@ -259,10 +340,9 @@ class QMF(LateFusion):
         uni_loss, logs = super().loss(output, batch)
         present = output.extras.get("present", batch.present)
         total = fused + uni_loss
-        if self.training and batch.index is not None and self.options.rank_weight > 0:
+        o = self.options
+        if self.training and batch.index is not None and o.rank_weight > 0:
             uni, conf = output.extras["unimodal"], output.extras["confidence"]
-            hist = self.history(batch.index).to(conf.device)
-            reg = conf.new_zeros(())
             per_sample = torch.stack(
                 [
                     F.cross_entropy(uni[:, j], batch.y.long(), reduction="none")
@@ -270,12 +350,18 @@ class QMF(LateFusion):
                 ],
                 1,
             )
+            if o.variant == "reference_code":  # train_qmf.py: History update, then rank loss
+                self._record(batch.index, per_sample, present)
+                hist = self.reference_code_history(batch.index)
+            else:  # Eq. 14: the epochs before this step
+                hist = self.history(batch.index)
+                self._record(batch.index, per_sample, present)
+            reg = conf.new_zeros(())
             for j in range(len(self.modalities)):
                 rows = present[:, j]
                 if rows.sum() > 1:
-                    reg = reg + rank_loss(conf[rows, j], hist[rows, j])
-            total = total + self.options.rank_weight * reg
-            self._record(batch.index, per_sample, present)
+                    reg = reg + rank_loss(conf[rows, j], hist[rows.cpu(), j], o.variant)
+            total = total + o.rank_weight * reg
             logs["rank"] = float(reg.detach())
         logs.update(loss=float(total.detach()), loss_fused=float(fused.detach()))
         return total, logs
