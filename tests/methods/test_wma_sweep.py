@@ -249,3 +249,62 @@ def test_raw_image_text_needs_the_vilt_backbone(tmp_path, rng):
     settings = W.profile_settings("hateful_memes", backbone="transformer")
     with pytest.raises(ValueError, match="backbone='vilt'"):
         W.load_data(settings, tmp_path, dataset_options={"image_size": 16})
+
+
+def _write_vilt_checkpoint(folder, max_text_len=40):
+    """A tiny ViLT checkpoint laid out like a copy of ``dandelin/vilt-b32-mlm``: ``config.json``
+    and weights from ``save_pretrained``, and the tokenizer's ``vocab.txt``."""
+    from transformers import ViltConfig, ViltModel
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "meme", "plot", "more"]
+    config = ViltConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=16,
+        max_position_embeddings=max_text_len,
+        vocab_size=len(words),
+        max_image_length=4,
+    )
+    torch.manual_seed(123)
+    model = ViltModel(config)
+    model.save_pretrained(folder)
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    return model
+
+
+@pytest.mark.parametrize("profile", ["smoke", "full"])
+def test_a_pretrained_vilt_checkpoint_runs_end_to_end(profile, tmp_path, rng):
+    """The paper's setting: ViLT weights and tokenizer from a local folder (no hub). The text is
+    cut to the checkpoint's position table, whatever the profile, and its weights are used."""
+    from workbench.models.transformer import ViltTransformer
+
+    ckpt = tmp_path / "vilt"
+    saved = _write_vilt_checkpoint(ckpt, max_text_len=5)
+    _hateful_memes(tmp_path / "hm", rng)
+    settings = W.profile_settings("hateful_memes", profile, vilt_weights=str(ckpt))
+    assert settings.text_max_len == 5  # read from the checkpoint's config
+    train, _, _ = W.load_data(
+        settings, tmp_path / "hm", vilt_weights=str(ckpt), dataset_options={"image_size": 32}
+    )
+    assert max(len(r) for r in train.inputs["text"]) <= 5
+    assert all(int(r[0]) == 2 and int(r[-1]) == 3 for r in train.inputs["text"])  # WordPiece
+    model = W.backbone_factory(train, "vilt", pretrained=str(ckpt))()
+    assert isinstance(model, ViltTransformer)
+    for k, v in saved.state_dict().items():
+        torch.testing.assert_close(model.vilt.state_dict()[k], v)
+    df = W.run_point(
+        "hateful_memes",
+        1.0,
+        2.0,
+        profile=profile,
+        data_root=str(tmp_path / "hm"),
+        vilt_weights=str(ckpt),
+        dataset_options={"image_size": 32},
+        trainer_options=TINY,
+        lrs=[1e-3],
+        cache=False,
+    )
+    assert len(df) == 1 + 2 * 2 and np.isfinite(df["value"]).all()

@@ -703,7 +703,8 @@ class WMAProfile:
         trainer: the :class:`~workbench.training.TrainerConfig` (its ``seed`` is set per run).
         sizes: backbone size overrides (:func:`backbone_factory`).
         dataset_options: loader options (:func:`workbench.data.load_splits`).
-        text_max_len: longest ViLT text id row (``[CLS]`` and ``[SEP]`` included).
+        text_max_len: longest ViLT text id row (``[CLS]`` and ``[SEP]`` included): the
+            checkpoint's text position table with ``vilt_weights``, else the random-init size.
     """
 
     name: str
@@ -822,8 +823,29 @@ def profile_settings(
         trainer=trainer,
         sizes=sizes,
         dataset_options=options,
-        text_max_len=text_max_len,
+        text_max_len=_checkpoint_text_len(vilt_weights, default=text_max_len),
     )
+
+
+def _checkpoint_text_len(vilt_weights: str | None, default: int) -> int:
+    """The text position table of a local ViLT checkpoint (``max_position_embeddings`` in its
+    ``config.json``: 40 for ViLT-B/32); ``default`` without weights or without a local config
+    (the adapter then reports a missing checkpoint when it loads it)."""
+    import json
+    from pathlib import Path
+
+    if vilt_weights is None:
+        return default
+    config = Path(vilt_weights).expanduser() / "config.json"
+    if not config.is_file():
+        return default
+    try:
+        return int(json.loads(config.read_text())["max_position_embeddings"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{config}: not a ViLT config.json with 'max_position_embeddings' ({err}); point "
+            "vilt_weights to a copy of a ViLT checkpoint such as dandelin/vilt-b32-mlm."
+        ) from None
 
 
 def load_data(
