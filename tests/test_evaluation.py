@@ -11,6 +11,7 @@ from workbench.data.base import MultimodalDataset, Task
 from workbench.evaluation import (
     COLUMNS,
     describe_condition,
+    embedding_scale,
     paper_vs_workbench,
     predict,
     relative_to_clean,
@@ -242,3 +243,25 @@ def test_load_reference_and_levels():
         load_reference("clip")
     with pytest.raises(ValueError, match="no key"):
         level_value("amplitude=3", key="sigma")
+
+
+def test_embedding_scale_counts_real_tokens_of_present_samples_only():
+    """RMS over real tokens of present samples: padding (zeros) and missing samples (here
+    large values) are left out, so the closed forms hold exactly."""
+    n = 6
+    y = torch.arange(n) % K
+    a = torch.nn.functional.one_hot(y, K).float()
+    a[0] = 50.0  # sample 0 has no `a`: its values must not count
+    b = [torch.full((1 + i % 3, 2), 2.0) for i in range(n)]  # variable length, zero-padded
+    present = torch.ones(n, 2, dtype=torch.bool)
+    present[0, 0] = False
+    ds = MultimodalDataset("known", {"a": a, "b": b}, y, TASK, present=present, split="test")
+    df = embedding_scale({"m": {7: OnlyA(scale=2.0)}}, ds, noise_amplitude=3.0, batch_size=4)
+    got = df.set_index("modality")
+    assert list(df["seed"]) == [7, 7] and list(df["method"]) == ["m", "m"]
+    np.testing.assert_allclose(got.loc["a", "embedding_rms"], 2.0 / np.sqrt(K), rtol=1e-6)
+    np.testing.assert_allclose(got.loc["b", "embedding_rms"], 2.0, rtol=1e-6)
+    np.testing.assert_allclose(got["noise_rms"], np.sqrt(3.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        got["noise_to_signal"], got["noise_rms"] / got["embedding_rms"], rtol=1e-6
+    )

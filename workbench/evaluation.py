@@ -25,6 +25,7 @@ __all__ = [
     "COLUMNS",
     "Predictions",
     "describe_condition",
+    "embedding_scale",
     "evaluate",
     "paper_vs_workbench",
     "predict",
@@ -258,6 +259,75 @@ def robustness(
                     )
     df = pd.DataFrame(rows)
     return df[[*COLUMNS, "detail"]]
+
+
+@torch.no_grad()
+def embedding_scale(
+    models,
+    dataset: MultimodalDataset,
+    noise_amplitude: float = 3.0,
+    *,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """How large embedding-level noise is next to the embeddings it perturbs.
+
+    An amplitude is in the units of the model's embeddings (Sec. 4.1 of the WMA paper adds
+    ``U(-3, 3)`` to ViLT's embedding features), so the same amplitude is a strong corruption
+    for unit-scale embeddings and a negligible one for large ones. For each model and modality
+    this reports the root mean square of the embedding entries (real tokens of present samples
+    only; padding is left out) next to the RMS of the noise, ``amplitude / sqrt(3)``.
+
+    Args:
+        models: as in :func:`robustness` (a Method, ``name -> Method`` or
+            ``name -> {seed: Method}``).
+        dataset: the data embedded (normally ``test``).
+        noise_amplitude: the half-width of :class:`~workbench.corruptions.UniformNoise`.
+        batch_size: evaluation batch size.
+
+    Returns:
+        One row per (method, seed, modality) with ``embedding_rms``, ``noise_rms`` and
+        ``noise_to_signal`` (their ratio).
+    """
+    rows = []
+    for method, model, seeds in _model_runs(models, (0,)):
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+        was_training = model.training
+        model.eval()
+        sums = {m: [0.0, 0] for m in dataset.modalities}
+        try:
+            for batch in dataset.loader(batch_size):
+                batch = batch.to(device)
+                emb = model.embed(batch)
+                for j, m in enumerate(dataset.modalities):
+                    if m not in emb:
+                        continue
+                    x = emb[m].float()
+                    keep = batch.present[:, j].reshape(-1, *([1] * (x.ndim - 1)))
+                    mask = emb.get(f"mask.{m}", batch.mask(m))
+                    if mask is not None and x.ndim == 3:
+                        keep = keep & mask[:, :, None]
+                    keep = keep.expand_as(x)
+                    sums[m][0] += float((x[keep] ** 2).sum())
+                    sums[m][1] += int(keep.sum())
+        finally:
+            model.train(was_training)
+        noise_rms = float(noise_amplitude) / np.sqrt(3.0)
+        for m, (sq, n) in sums.items():
+            if n == 0:
+                continue
+            rms = float(np.sqrt(sq / n))
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seeds[0],
+                    "modality": m,
+                    "embedding_rms": rms,
+                    "noise_rms": noise_rms,
+                    "noise_to_signal": noise_rms / rms if rms > 0 else float("inf"),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- tables
