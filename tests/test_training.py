@@ -189,3 +189,31 @@ def test_cache_key_sees_unaligned_rows(splits):
     assert trainer.cache_key(model, train, val) != trainer.cache_key(model, unaligned, val)
     same = MultimodalDataset(train.name, dict(train.inputs), train.y, train.task, split=train.split)
     assert trainer.cache_key(model, train, val) == trainer.cache_key(model, same, val)
+
+
+def test_cache_key_does_not_depend_on_the_thread_count(generator):
+    """The same run started with another torch.set_num_threads must hit the same checkpoint
+    (sums of a large split differ in their last digits with the threads' reduction order)."""
+    n, d = 2048, 1024  # large enough for a multi-threaded reduction
+    x = torch.randn(n, d, generator=generator) * 1e3
+    ds = MultimodalDataset(
+        "big", {"a": x, "b": x[:, :8].clone()}, torch.arange(n) % 2, Task("binary", 1, "auroc")
+    )
+    model = ConcatFusion(FusionConfig.for_dataset(ds))
+    trainer = Trainer(TrainerConfig(max_epochs=1, progress=False))
+    threads = torch.get_num_threads()
+    try:
+        keys = set()
+        for k in (1, 2, 3, 4):
+            torch.set_num_threads(k)
+            keys.add(trainer.cache_key(model, ds, ds))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(keys) == 1
+    other = ds.replace(
+        inputs={
+            **ds.inputs,
+            "a": x.clone().index_put_((torch.tensor([5]), torch.tensor([7])), torch.tensor(0.5)),
+        }
+    )
+    assert trainer.cache_key(model, other, ds) != trainer.cache_key(model, ds, ds)  # one value

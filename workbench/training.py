@@ -110,28 +110,32 @@ class TrainerConfig:
             raise ValueError("TrainerConfig: max_epochs and batch_size must be >= 1.")
 
 
-def _fingerprint_tensor(t: torch.Tensor) -> list[float]:
-    """Sum, sum of squares and a row-position-weighted sum: a permutation of rows (an unaligned
-    split) changes the fingerprint."""
-    t = t.detach().double().cpu()
-    if t.ndim == 0:
-        t = t.reshape(1)
-    w = torch.arange(1, t.shape[0] + 1, dtype=t.dtype).reshape(-1, *([1] * (t.ndim - 1)))
-    return [
-        round(float(t.sum()), 6),
-        round(float((t * t).sum()), 6),
-        round(float((w * t).sum()), 4),
-        list(t.shape),
-    ]
+def _hash_tensor(h, t: torch.Tensor) -> None:
+    """Feed ``t``'s dtype, shape and raw bytes to the hash ``h`` (no copy of a CPU tensor)."""
+    t = t.detach().cpu().contiguous()
+    h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+    h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+
+
+def _fingerprint_tensor(t: torch.Tensor | list) -> str:
+    """SHA-256 (20 hex digits) of a tensor's (or a list of tensors') dtype, shape and bytes.
+
+    Exact: changing any value or the order of the rows (an unaligned split) changes it. It is
+    also independent of the machine's thread count, which summed fingerprints were not (the
+    order of a parallel reduction, hence its last digits, depends on the threads, so the same
+    run missed the checkpoint cache when started with another ``torch.set_num_threads``).
+    """
+    h = hashlib.sha256()
+    for item in t if isinstance(t, list) else [t]:
+        _hash_tensor(h, item)
+    return h.hexdigest()[:20]
 
 
 def _dataset_fingerprint(ds: MultimodalDataset) -> dict[str, Any]:
-    parts: dict[str, Any] = {"name": ds.name, "split": ds.split, "n": len(ds), "y": _fingerprint_tensor(ds.y.float())}
+    parts: dict[str, Any] = {"name": ds.name, "split": ds.split, "n": len(ds), "y": _fingerprint_tensor(ds.y)}
     for m, x in ds.inputs.items():
-        if isinstance(x, list):  # per-item sums: no concatenated copy of a large token set
-            x = torch.stack([torch.stack([s.float().sum(), s.float().square().sum()]) for s in x])
-        parts[m] = _fingerprint_tensor(x.float())
-    parts["present"] = _fingerprint_tensor(ds.present.float())
+        parts[m] = _fingerprint_tensor(x)
+    parts["present"] = _fingerprint_tensor(ds.present)
     return parts
 
 
@@ -213,7 +217,7 @@ class Trainer:
             "init": {k: _fingerprint_tensor(v) for k, v in model.state_dict().items()},
             "train": _dataset_fingerprint(train),
             "validation": _dataset_fingerprint(validation),
-            "version": 1,
+            "version": 2,
         }
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
