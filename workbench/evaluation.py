@@ -11,6 +11,7 @@ Tables are pivots of the tidy frame (:func:`table`, :func:`table_numeric`), and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,21 @@ class Predictions:
     present: np.ndarray
 
 
+@contextmanager
+def _evaluating(model: Method, device: torch.device | str | None = None):
+    """Eval mode for the block (the previous mode is restored), yielding the device to run on
+    (default the model's)."""
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        yield device
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def predict(
     model: Method,
@@ -70,13 +86,8 @@ def predict(
     Returns:
         :class:`Predictions` with the presence after corruption.
     """
-    if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
     ys, ss, ps = [], [], []
-    try:
+    with _evaluating(model, device) as device:
         for batch in dataset.loader(batch_size):
             batch = batch.to(device)
             out = model(batch, corruptions, generator)
@@ -84,8 +95,6 @@ def predict(
             ys.append(batch.y.cpu())
             ss.append(model.scores(out).float().cpu())
             ps.append(present.cpu())
-    finally:
-        model.train(was_training)
     return Predictions(torch.cat(ys).numpy(), torch.cat(ss).numpy(), torch.cat(ps).numpy())
 
 
@@ -290,12 +299,8 @@ def embedding_scale(
     """
     rows = []
     for method, model, seeds in _model_runs(models, (0,)):
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
-        was_training = model.training
-        model.eval()
         sums = {m: [0.0, 0] for m in dataset.modalities}
-        try:
+        with _evaluating(model) as device:
             for batch in dataset.loader(batch_size):
                 batch = batch.to(device)
                 emb = model.embed(batch)
@@ -310,8 +315,6 @@ def embedding_scale(
                     keep = keep.expand_as(x)
                     sums[m][0] += float((x[keep] ** 2).sum())
                     sums[m][1] += int(keep.sum())
-        finally:
-            model.train(was_training)
         noise_rms = float(noise_amplitude) / np.sqrt(3.0)
         for m, (sq, n) in sums.items():
             if n == 0:
