@@ -20,7 +20,7 @@ from workbench.evaluation import (
     table,
     table_numeric,
 )
-from workbench.methods.base import Method, Output
+from workbench.models.base import Method, Output
 from workbench.reference import PAPERS, level_value, load_reference
 
 K = 3

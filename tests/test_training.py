@@ -7,7 +7,7 @@ from torch import nn
 
 from workbench import data
 from workbench.data.base import MultimodalDataset, Task
-from workbench.methods.base import Method, Output
+from workbench.models.base import Method, Output
 from workbench.models.fusion import ConcatFusion, FusionConfig
 from workbench.training import Trainer, TrainerConfig, resolve_device
 

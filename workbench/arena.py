@@ -56,7 +56,7 @@ import torch
 from . import corruptions as C
 from .data.base import MultimodalDataset
 from .evaluation import robustness
-from .methods.base import Method
+from .models.base import Method
 
 __all__ = [
     "ENTRANTS",
@@ -563,7 +563,7 @@ def run_point(
 
 def arena_store(profile: str = "smoke", root: str | os.PathLike | None = None) -> Path:
     """The result store folder of an arena sweep: ``<outputs>/sweeps/arena_<profile>``."""
-    from .report import outputs_dir
+    from .util import outputs_dir
 
     return Path(root) if root is not None else outputs_dir() / "sweeps" / f"arena_{profile}"
 

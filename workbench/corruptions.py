@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from .data.base import MultimodalBatch
+from .data.base import MultimodalBatch, unalign
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data.base import MultimodalDataset
+    pass
 
 __all__ = [
     "Clean",
@@ -660,46 +660,6 @@ class Unalign(Corruption):
             xs[m] = xs[m][perm.to(xs[m].device)]
             new_present[:, j] = present[perm, j]
         return xs, new_present
-
-
-def unalign(
-    dataset: MultimodalDataset,
-    modalities: Sequence[str] | None = None,
-    *,
-    generator: torch.Generator,
-) -> MultimodalDataset:
-    """An unaligned copy of a split: each named modality's rows permuted independently (OTM).
-
-    The dataset-level form of :class:`Unalign`: one permutation per modality over the whole
-    split, so no sample of the result has its modalities from the same original sample
-    (except by chance). Apply it to the training split only, as OTM does.
-
-    Args:
-        dataset: the split to unalign (not modified).
-        modalities: modalities to permute; default all but the first (labels stay with it).
-        generator: the explicit random generator.
-
-    Returns:
-        a new :class:`MultimodalDataset`; ``meta["unaligned_permutations"]`` maps each permuted
-        modality to its permutation (row ``i`` of modality ``m`` came from row ``perm[i]``).
-    """
-
-    mods = tuple(modalities) if modalities is not None else dataset.modalities[1:]
-    for m in mods:
-        Corruption._check_modality(m, dataset.modalities)
-    n = len(dataset)
-    inputs: dict[str, Any] = dict(dataset.inputs)
-    present = dataset.present.clone()
-    perms = {}
-    for m in mods:
-        perm = torch.randperm(n, generator=generator)
-        x = dataset.inputs[m]
-        inputs[m] = [x[int(i)] for i in perm] if isinstance(x, list) else x[perm]
-        present[:, dataset.modalities.index(m)] = dataset.present[perm, dataset.modalities.index(m)]
-        perms[m] = perm
-    return dataset.replace(
-        inputs=inputs, present=present, meta={**dataset.meta, "unaligned_permutations": perms}
-    )
 
 
 @register

@@ -20,7 +20,7 @@ import torch
 
 from . import metrics as M
 from .data.base import MultimodalDataset
-from .methods.base import Method
+from .models.base import Method
 
 __all__ = [
     "COLUMNS",
@@ -75,7 +75,7 @@ def predict(
     """Run ``model`` in eval mode over ``dataset`` with ``corruptions`` applied.
 
     Args:
-        model: a :class:`~workbench.methods.base.Method`.
+        model: a :class:`~workbench.models.base.Method`.
         dataset: the data to predict.
         corruptions: corruptions applied at their level (input or embedding).
         generator: the generator driving the corruptions (required when there are any).
@@ -197,7 +197,7 @@ def robustness(
     embeddings, so it is the same draw only for models with the same embedding shapes.
 
     Args:
-        models: a :class:`~workbench.methods.base.Method`, a mapping ``name -> Method``, or
+        models: a :class:`~workbench.models.base.Method`, a mapping ``name -> Method``, or
             ``name -> {seed: Method}`` (models trained with several seeds; the model of seed
             ``s`` is evaluated with corruption seed ``s`` and ``seeds`` is not used for it).
         dataset: the evaluation split (normally ``test``).

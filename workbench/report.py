@@ -22,31 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .util import atomic_write, outputs_dir
+
 __all__ = ["build_report", "outputs_dir", "paper_tables", "save_paper_table"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def outputs_dir() -> Path:
-    """The folder for generated outputs.
-
-    ``$WORKBENCH_OUTPUTS`` when set; otherwise ``outputs/`` in the workbench checkout that
-    contains the current folder (so a notebook running in ``notebooks/`` writes to the same
-    place as the command line run from the root), or ``./outputs`` outside a checkout.
-    """
-    env = os.environ.get("WORKBENCH_OUTPUTS")
-    if env:
-        return Path(env)
-    cwd = Path.cwd()
-    for folder in (cwd, *cwd.parents):
-        project = folder / "pyproject.toml"
-        if project.is_file() and (folder / "workbench").is_dir():
-            try:
-                if re.search(r'^name\s*=\s*"workbench"', project.read_text(), re.M):
-                    return folder / "outputs"
-            except OSError:
-                pass
-    return cwd / "outputs"
 
 
 def _check_name(name: str) -> str:
@@ -94,19 +74,13 @@ def save_paper_table(
     if any(n is not None for n in out.index.names):
         out = out.reset_index()
     path = folder / f"{name}.csv"
-    _atomic_write(path, out.to_csv(index=False))
+    atomic_write(path, out.to_csv(index=False))
     note = folder / f"{name}.txt"
     if caption:
-        _atomic_write(note, str(caption).strip() + "\n")
+        atomic_write(note, str(caption).strip() + "\n")
     else:
         note.unlink(missing_ok=True)
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def paper_tables(folder: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
@@ -223,7 +197,7 @@ def build_report(
         nb = nbformat.read(str(path), as_version=4)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         page = pages / f"{path.stem}.html"
-        _atomic_write(page, body)
+        atomic_write(page, body)
         info = _notebook_info(nb)
         href = f"{pages.name}/{page.name}"
         head = f'<h2><a href="{html.escape(href)}">{html.escape(path.stem)}</a>'
@@ -263,5 +237,5 @@ def build_report(
         + "\n</body>\n</html>\n"
     )
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_html, index)
+    atomic_write(out_html, index)
     return out_html

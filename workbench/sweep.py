@@ -674,7 +674,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
         config: a dict, or the path of a ``.yaml``/``.yml``/``.json`` file, with keys
             ``function`` ("module:function"), ``grid`` (dict of axes, or list of points),
             optional ``points`` (explicit dicts crossed with the grid), ``store`` (folder;
-            default ``<outputs>/sweeps/<name>``, see :func:`workbench.report.outputs_dir`),
+            default ``<outputs>/sweeps/<name>``, see :func:`workbench.util.outputs_dir`),
             ``n_jobs`` (default 1), ``name`` (default the file's stem) and ``description``.
 
     Raises:
@@ -726,7 +726,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
     if config.get("store"):
         store = Path(config["store"])
     else:
-        from .report import outputs_dir
+        from .util import outputs_dir
 
         store = outputs_dir() / "sweeps" / name
     return SweepConfig(function, grid, store, int(config.get("n_jobs", 1) or 1), name)

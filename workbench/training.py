@@ -33,7 +33,7 @@ import torch
 from . import metrics as M
 from .data.base import MultimodalDataset
 from .evaluation import predict
-from .methods.base import Method
+from .models.base import Method
 
 __all__ = ["Trainer", "TrainerConfig", "default_cache_dir", "fit", "resolve_device", "seed_everything"]
 
@@ -179,7 +179,7 @@ class _Progress:
 
 
 class Trainer:
-    """Fit a :class:`~workbench.methods.base.Method`, selecting the best epoch on validation.
+    """Fit a :class:`~workbench.models.base.Method`, selecting the best epoch on validation.
 
     Example:
         >>> trainer = Trainer(TrainerConfig(max_epochs=20, lr=1e-3), cache=True)

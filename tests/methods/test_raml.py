@@ -7,7 +7,7 @@ import torch
 from raml_data import assert_missing_image_is_ignored, mixed_dataset
 
 from workbench.data import load_splits
-from workbench.methods.base import task_loss
+from workbench.models.base import task_loss
 from workbench.methods.raml import (
     RAML,
     RAMLConfig,

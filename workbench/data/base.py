@@ -30,6 +30,7 @@ __all__ = [
     "collate",
     "data_cards_dir",
     "read_card",
+    "unalign",
 ]
 
 TASK_KINDS = ("binary", "multiclass", "multilabel", "regression")
@@ -453,3 +454,46 @@ def collate(items: Sequence[Mapping[str, Any]]) -> MultimodalBatch:
     y = torch.stack([torch.as_tensor(it["y"]) for it in items])
     index = torch.tensor([int(it.get("index", -1)) for it in items], dtype=torch.long)
     return MultimodalBatch(inputs=inputs, present=present, y=y, modalities=modalities, lengths=lengths, index=index)
+
+
+def unalign(
+    dataset: MultimodalDataset,
+    modalities: Sequence[str] | None = None,
+    *,
+    generator: torch.Generator,
+) -> MultimodalDataset:
+    """An unaligned copy of a split: each named modality's rows permuted independently (OTM).
+
+    The dataset-level form of :class:`Unalign`: one permutation per modality over the whole
+    split, so no sample of the result has its modalities from the same original sample
+    (except by chance). Apply it to the training split only, as OTM does.
+
+    Args:
+        dataset: the split to unalign (not modified).
+        modalities: modalities to permute; default all but the first (labels stay with it).
+        generator: the explicit random generator.
+
+    Returns:
+        a new :class:`MultimodalDataset`; ``meta["unaligned_permutations"]`` maps each permuted
+        modality to its permutation (row ``i`` of modality ``m`` came from row ``perm[i]``).
+    """
+
+    mods = tuple(modalities) if modalities is not None else dataset.modalities[1:]
+    for m in mods:
+        if m not in dataset.modalities:
+            raise ValueError(
+                f"unalign: unknown modality {m!r}; {dataset.name!r} has {list(dataset.modalities)}."
+            )
+    n = len(dataset)
+    inputs: dict[str, Any] = dict(dataset.inputs)
+    present = dataset.present.clone()
+    perms = {}
+    for m in mods:
+        perm = torch.randperm(n, generator=generator)
+        x = dataset.inputs[m]
+        inputs[m] = [x[int(i)] for i in perm] if isinstance(x, list) else x[perm]
+        present[:, dataset.modalities.index(m)] = dataset.present[perm, dataset.modalities.index(m)]
+        perms[m] = perm
+    return dataset.replace(
+        inputs=inputs, present=present, meta={**dataset.meta, "unaligned_permutations": perms}
+    )

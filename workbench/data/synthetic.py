@@ -48,7 +48,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .base import MultimodalDataset, Task
+from .base import MultimodalDataset, Task, unalign
 from .registry import register
 
 __all__ = ["make_synthetic", "split_indices", "stratified_split_indices"]
@@ -257,8 +257,6 @@ def make_synthetic(
         part.meta = {**part.meta, "route": route[idx]}
         splits[split] = part
     if not aligned:
-        from ..corruptions import unalign
-
         splits["train"] = unalign(splits["train"], generator=g)
     return splits
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.base import MultimodalBatch, MultimodalDataset
+from ..models.base import Method, Output, task_loss
 from ..models.fusion import (
     BiGatedFusion,
     ConcatFusion,
@@ -27,7 +28,6 @@ from ..models.fusion import (
     LateFusion,
     SumFusion,
 )
-from .base import Method, Output, task_loss
 
 __all__ = [
     "METHODS",

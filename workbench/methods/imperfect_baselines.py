@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from ..models.encoders import ModalitySpec, modality_specs
-from .base import Method, Output, task_loss
+from ..models.base import Method, Output, task_loss
+from ..models.encoders import ModalitySpec, mlp, modality_specs
 from .raml import RAMLFamilyMethod, missing_patterns
 
 __all__ = [
@@ -96,10 +96,6 @@ def _recon_target(batch: MultimodalBatch, m: str) -> Tensor:
         w = mask.to(x.dtype).unsqueeze(-1)
         return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
     return x.flatten(1)
-
-
-def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
 
 
 class _ImperfectBase(RAMLFamilyMethod):
@@ -196,7 +192,7 @@ class Concat(_ImperfectBase):
 
     def __init__(self, config: ImperfectConfig) -> None:
         super().__init__(config)
-        self.head = _mlp(
+        self.head = mlp(
             config.embed_dim * len(self.modalities), config.hidden, config.task.n_outputs
         )
 
@@ -281,10 +277,10 @@ class TMC(_ImperfectBase):
             )
         K = config.task.n_outputs
         self.evidence = nn.ModuleDict(
-            {m: _mlp(config.embed_dim, config.hidden, K) for m in self.modalities}
+            {m: mlp(config.embed_dim, config.hidden, K) for m in self.modalities}
         )
         if self.pseudo_view:
-            self.pseudo = _mlp(config.embed_dim * len(self.modalities), config.hidden, K)
+            self.pseudo = mlp(config.embed_dim * len(self.modalities), config.hidden, K)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
@@ -343,8 +339,8 @@ class MD(_ImperfectBase):
         E, H, K = config.embed_dim, config.hidden, config.task.n_outputs
         self.gates = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
         self.classifiers = nn.ModuleDict({m: nn.Linear(E, K) for m in self.modalities})
-        self.confidence = nn.ModuleDict({m: _mlp(E, H, 1) for m in self.modalities})
-        self.head = _mlp(E * len(self.modalities), H, K)
+        self.confidence = nn.ModuleDict({m: mlp(E, H, 1) for m in self.modalities})
+        self.head = mlp(E * len(self.modalities), H, K)
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         z = self._stack(embeddings, present)
@@ -405,8 +401,8 @@ class _VAEBase(_ImperfectBase):
             m: s.shape[-1] if s.sequence else int(torch.Size(s.shape).numel())
             for m, s in config.modalities.items()
         }
-        self.decoders = nn.ModuleDict({m: _mlp(E, H, d) for m, d in dims.items()})
-        self.classifier = _mlp(E, H, config.task.n_outputs)
+        self.decoders = nn.ModuleDict({m: mlp(E, H, d) for m, d in dims.items()})
+        self.classifier = mlp(E, H, config.task.n_outputs)
 
     def experts(self, z: Tensor) -> tuple[Tensor, Tensor]:
         mu = torch.stack([self.mu_heads[m](z[:, j]) for j, m in enumerate(self.modalities)], 1)
@@ -546,7 +542,7 @@ class MMIN(_ImperfectBase):
         self.forward_ae = _CascadedResidualAE(dim, bottleneck)
         if self.cycle:
             self.backward_ae = _CascadedResidualAE(dim, bottleneck)
-        self.head = _mlp(dim + 2 * bottleneck, config.hidden, config.task.n_outputs)
+        self.head = mlp(dim + 2 * bottleneck, config.hidden, config.task.n_outputs)
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         z = self._stack(embeddings, present)

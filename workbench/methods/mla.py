@@ -30,9 +30,9 @@ from torch import Tensor, nn
 
 from ..corruptions import MissingModality
 from ..data.base import MultimodalBatch, MultimodalDataset
+from ..models.base import Method, Output, task_loss
 from ..models.encoders import make_encoders
 from ..models.fusion import FusionConfig
-from .base import Method, Output, task_loss
 
 __all__ = [
     "MLA",

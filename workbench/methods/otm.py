@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.base import MultimodalDataset
+from ..models.encoders import mlp
 
 __all__ = [
     "MWAE",
@@ -133,11 +134,6 @@ class OTMConfig:
         return self.alpha if self.variant == "paper" else 1.0 - self.alpha
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    """The paper's two-layer MLP backbone."""
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
-
-
 class Agent(nn.Module):
     """One agent: the WAE head ``(f_m, g_m)`` of one modality, optionally a predictor ``h_m``.
 
@@ -153,8 +149,8 @@ class Agent(nn.Module):
     def __init__(self, input_dim: int, config: OTMConfig, n_outputs: int | None = None) -> None:
         super().__init__()
         self.input_dim = int(input_dim)
-        self.encoder = _mlp(self.input_dim, config.hidden_dim, config.latent_dim)
-        self.decoder = _mlp(config.latent_dim, config.hidden_dim, self.input_dim)
+        self.encoder = mlp(self.input_dim, config.hidden_dim, config.latent_dim)
+        self.decoder = mlp(config.latent_dim, config.hidden_dim, self.input_dim)
         self.predictor = nn.Linear(config.latent_dim, n_outputs) if n_outputs else None
 
     def encode(self, x: Tensor) -> Tensor:

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from .base import Method, Output, task_loss
+from ..models.base import Method, Output, task_loss
+from ..models.encoders import mlp
 from .otm import Mixer, OTMConfig
 
 __all__ = [
@@ -130,10 +131,6 @@ class SequenceEncoder(nn.Module):
         return self.mlp(self.pool(x.float(), mask))
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
-
-
 class OTMFusion(Method):
     """A fusion model ``encoders + fusion + head``, optionally trained with the OT mixer.
 
@@ -164,18 +161,18 @@ class OTMFusion(Method):
             {
                 m: SequenceEncoder(input_dims[m], h, d)
                 if sequence[m]
-                else _mlp(input_dims[m], h, d)
+                else mlp(input_dims[m], h, d)
                 for m in self.modalities
             }
         )
         M = len(self.modalities)
         if c.fusion == "late":
-            self.fusion_head = _mlp(M * d, h, k)
+            self.fusion_head = mlp(M * d, h, k)
         elif c.fusion == "tensor":
             self.projections = nn.ModuleDict(
                 {m: nn.Linear(d, c.tensor_dim) for m in self.modalities}
             )
-            self.fusion_head = _mlp((c.tensor_dim + 1) ** M, h, k)
+            self.fusion_head = mlp((c.tensor_dim + 1) ** M, h, k)
         elif c.fusion == "low_rank_tensor":
             self.factors = nn.ParameterList(
                 [
@@ -185,18 +182,18 @@ class OTMFusion(Method):
             )
             self.fusion_head = nn.Sequential(nn.ReLU(), nn.Linear(h, k))
         elif c.fusion == "mfm":
-            self.shared = _mlp(M * d, h, d)
-            self.fusion_head = _mlp(d, h, k)
+            self.shared = mlp(M * d, h, d)
+            self.fusion_head = mlp(d, h, k)
             self.decoders = nn.ModuleDict(
                 {
-                    m: _mlp(2 * d, h, (2 if sequence[m] else 1) * input_dims[m])
+                    m: mlp(2 * d, h, (2 if sequence[m] else 1) * input_dims[m])
                     for m in self.modalities
                 }
             )
         else:  # multiplicative interactions, matrix form, chained
             self.mi_weight = nn.ModuleList([nn.Linear(d, d * d) for _ in self.modalities[1:]])
             self.mi_bias = nn.ModuleList([nn.Linear(d, d) for _ in self.modalities[1:]])
-            self.fusion_head = _mlp(d, h, k)
+            self.fusion_head = mlp(d, h, k)
         # local predictors h_m of Eq. 7 and the server
         self.local_heads = nn.ModuleDict({m: nn.Linear(d, k) for m in self.modalities})
         self.mixer = Mixer(c.otm_config())

@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from ..corruptions import all_missing_patterns
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
+from ..models.base import Method, Output, task_loss
 from ..models.encoders import ModalitySpec, encoders_for, modality_specs
-from .base import Method, Output, task_loss
 
 if TYPE_CHECKING:  # pragma: no cover
     from .imperfect_baselines import ImperfectConfig

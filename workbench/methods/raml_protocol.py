@@ -23,8 +23,8 @@ import torch
 from .. import corruptions as C
 from ..data.base import MultimodalDataset
 from ..evaluation import robustness
+from ..models.base import Method
 from ..training import Trainer, TrainerConfig
-from .base import Method
 from .imperfect_baselines import BASELINES, ImperfectConfig
 from .raml import RAML, RAMLConfig, element_weights
 

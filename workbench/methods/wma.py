@@ -37,8 +37,8 @@ from torch import Tensor
 
 from ..corruptions import MissingModality, UniformNoise
 from ..data.base import MultimodalBatch, MultimodalDataset
+from ..models.base import Method, Output
 from ..ot import ipot, pairwise_cost
-from .base import Method, Output
 
 __all__ = [
     "PAPER_ALPHAS",
@@ -545,8 +545,8 @@ def alpha_beta_grid(
     Raises:
         RuntimeError: a point failed (its traceback is in the store's ``<run_id>.error.json``).
     """
-    from ..report import outputs_dir
     from ..sweep import ResultStore, run_sweep
+    from ..util import outputs_dir
 
     if not isinstance(conditions, Mapping) and conditions is not None:
         raise ValueError(

@@ -55,11 +55,18 @@ __all__ = [
     "encoder_for",
     "encoders_for",
     "make_encoders",
+    "mlp",
     "modality_specs",
 ]
 
 ENCODER_FAMILIES = ("mlp", "auto", "raml")
 """The encoder families of :func:`encoder_for`."""
+
+
+def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    """A two-layer perceptron ``Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out)`` (the
+    heads, decoders and small backbones of OTM, RAML's baselines and the fusion models)."""
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from ..methods.base import Method, Output, task_loss
+from .base import Method, Output, task_loss
 from .encoders import MLPEncoder, make_encoders
 
 __all__ = [

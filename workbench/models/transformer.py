@@ -1,6 +1,6 @@
 """One-tower (early-fusion) multimodal transformers, Eq. (1)-(4) of the WMA paper.
 
-Two backbones share one contract (a :class:`~workbench.methods.base.Method`):
+Two backbones share one contract (a :class:`~workbench.models.base.Method`):
 
 - :class:`OneTowerTransformer`: the reproducibility card's "late fusion" setting for feature
   sequences (a randomly initialised 2-layer, 8-head transformer) used for MultiBench-style
@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
-from ..methods.base import Method, Output
+from .base import Method, Output
 
 __all__ = [
     "OneTowerTransformer",

@@ -9,7 +9,7 @@ import torch
 from ..corruptions import MissingModality, UniformNoise
 from ..data.base import MultimodalDataset
 from ..evaluation import evaluate
-from ..methods.base import Method
+from ..models.base import Method
 from ._live import figure_png
 
 __all__ = ["robustness_panel", "score_under"]
@@ -83,7 +83,7 @@ def robustness_panel(
     and which was seen to hang a papermill run.
 
     Args:
-        models: a trained :class:`~workbench.methods.base.Method` or a mapping name -> Method.
+        models: a trained :class:`~workbench.models.base.Method` or a mapping name -> Method.
         dataset: the evaluation split.
         modalities: modalities offered in the menu (default: all of the dataset's).
         seed: corruption seed.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ..data.base import MultimodalDataset
-from ..methods.base import Method
+from ..models.base import Method
 from ._live import View, figure, live_panel
 from .quickstart import score_under
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..corruptions import apply_embedding_level, apply_input_level
 from ..data.base import MultimodalBatch, Task
 
 __all__ = ["Method", "Output", "scores_from_logits", "task_loss"]
@@ -80,8 +81,6 @@ class Method(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Output:
         """``predict(embed(batch))`` with input- and embedding-level corruptions in between."""
-        from ..corruptions import apply_embedding_level, apply_input_level
-
         if corruptions and generator is None:
             raise ValueError("Method.forward with corruptions needs an explicit torch.Generator.")
         batch = apply_input_level(corruptions, batch, generator)

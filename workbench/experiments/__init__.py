@@ -1,0 +1,204 @@
+"""The papers' experiments: protocols, grids, run points and paper tables, one module per paper.
+
+Profiles are data. ``configs/<paper>.yaml`` holds one section per profile::
+
+    paper: mla
+    function: workbench.experiments.mla:run_point   # called once per grid point
+    profiles:
+      smoke:                    # minutes on a laptop CPU (CI)
+        description: ...
+        grid: {dataset: av_digits, method: [Concat, MLA], seed: [0, 1, 2], max_epochs: 10}
+        points: [{...}, ...]    # optional explicit dicts, crossed with the grid
+        n_jobs: 2
+      cpu: {...}                # converged on a 2-core CPU in about an hour
+      full: {...}               # the paper's settings, meant for a GPU
+
+Every setting a run depends on is a grid value, so it is part of the point's ``run_id``: a
+changed setting is a new point, never a stale result. :func:`reproduce` runs a paper's profile
+as a resumable :func:`workbench.sweep.run_sweep` and writes its tidy results and its
+paper-vs-workbench table (:mod:`workbench.claims`).
+
+An experiment module ``workbench.experiments.<paper>`` provides ``run_point(**params)`` (one
+tidy frame per point) and ``paper_table(results) -> DataFrame`` (the evaluated claims).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..sweep import Grid, ResultStore, SweepSummary, run_sweep
+from ..util import atomic_write, outputs_dir, project_root
+
+__all__ = [
+    "PAPERS",
+    "PROFILES",
+    "Profile",
+    "Reproduction",
+    "configs_dir",
+    "load_profile",
+    "reproduce",
+]
+
+PAPERS = ("wma", "mla", "raml", "otm", "arena")
+"""Papers (and the arena) with an experiment module and a ``configs/<paper>.yaml``."""
+PROFILES = ("smoke", "cpu", "full")
+"""Profile names: ``smoke`` (CI, minutes), ``cpu`` (converged on a 2-core CPU), ``full``
+(the paper's settings, for a GPU)."""
+
+
+def configs_dir() -> Path:
+    """``$WORKBENCH_CONFIGS``, else ``configs/`` of the checkout containing the current folder,
+    else the copy shipped inside the package (``workbench/experiments/configs``)."""
+    env = os.environ.get("WORKBENCH_CONFIGS")
+    if env:
+        return Path(env)
+    root = project_root()
+    if root is not None and (root / "configs").is_dir():
+        return root / "configs"
+    return Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile of a paper's experiment, read from ``configs/<paper>.yaml``.
+
+    Attributes:
+        paper: ``"wma"``, ``"mla"``, ``"raml"``, ``"otm"`` or ``"arena"``.
+        name: ``"smoke"``, ``"cpu"`` or ``"full"``.
+        function: the run point, ``"module:function"``.
+        grid: the points (axes, constants and explicit points).
+        n_jobs: worker processes of the local pool.
+        description: what the profile runs and what it can show.
+        settings: the profile's other keys (e.g. ``claims`` options), as written.
+    """
+
+    paper: str
+    name: str
+    function: str
+    grid: Grid
+    n_jobs: int = 1
+    description: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_store(self) -> Path:
+        """``<outputs>/sweeps/<paper>_<profile>``."""
+        return outputs_dir() / "sweeps" / f"{self.paper}_{self.name}"
+
+    def constants(self) -> dict[str, Any]:
+        """The grid's scalar settings (values that are the same at every point)."""
+        return {k: v[0] for k, v in self.grid.axes.items() if len(v) == 1}
+
+
+def _check_paper(paper: str) -> str:
+    name = str(paper).lower()
+    if name not in PAPERS:
+        raise ValueError(f"Unknown paper {paper!r}; expected one of {PAPERS}.")
+    return name
+
+
+def load_profile(paper: str, profile: str = "smoke", *, path: str | os.PathLike | None = None) -> Profile:
+    """Read ``profile`` of ``configs/<paper>.yaml``.
+
+    Args:
+        paper: one of :data:`PAPERS`.
+        profile: one of the file's profiles (usually :data:`PROFILES`).
+        path: the config file (default ``configs_dir() / f"{paper}.yaml"``).
+
+    Raises:
+        FileNotFoundError: no config file.
+        ValueError: an unknown paper or profile, or a malformed section (the message names the
+            file and the key).
+    """
+    import yaml
+
+    paper = _check_paper(paper)
+    path = Path(path) if path is not None else configs_dir() / f"{paper}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No experiment config {str(path)!r} for paper {paper!r}; set WORKBENCH_CONFIGS to "
+            "the folder holding <paper>.yaml, or run from the workbench checkout."
+        )
+    config = yaml.safe_load(path.read_text()) or {}
+    profiles = config.get("profiles")
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise ValueError(f"{path}: expected a 'profiles' mapping with smoke/cpu/full sections.")
+    if profile not in profiles:
+        raise ValueError(f"{path}: no profile {profile!r}; it has {sorted(profiles)}.")
+    section = dict(profiles[profile] or {})
+    function = section.pop("function", config.get("function"))
+    if not function:
+        raise ValueError(f"{path}: profile {profile!r} names no 'function' (module:function).")
+    if "grid" not in section:
+        raise ValueError(f"{path}: profile {profile!r} has no 'grid'.")
+    grid = Grid.coerce(section.pop("grid"))
+    points = section.pop("points", None)
+    if points:
+        grid = Grid(grid.axes, list(points))
+    n_jobs = int(section.pop("n_jobs", config.get("n_jobs", 1)) or 1)
+    description = str(section.pop("description", ""))
+    return Profile(paper, profile, str(function), grid, n_jobs, description, section)
+
+
+def experiment(paper: str):
+    """The experiment module ``workbench.experiments.<paper>``."""
+    return importlib.import_module(f"{__name__}.{_check_paper(paper)}")
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What :func:`reproduce` did and where it wrote.
+
+    Attributes:
+        profile: the profile run.
+        summary: the sweep's summary (skipped / finished / failed points).
+        results: the tidy results of every finished point.
+        paper_table: the evaluated claims (:func:`workbench.claims.evaluate`).
+        results_path, paper_table_path: the CSV files written.
+    """
+
+    profile: Profile
+    summary: SweepSummary
+    results: pd.DataFrame
+    paper_table: pd.DataFrame
+    results_path: Path
+    paper_table_path: Path
+
+
+def reproduce(
+    paper: str,
+    profile: str = "smoke",
+    *,
+    store: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Reproduction:
+    """Run a paper's experiment at ``profile`` as a resumable sweep and evaluate its claims.
+
+    Finished points are kept in the store and not recomputed: a killed run resumes where it
+    stopped. Writes ``<store>/results.csv`` (tidy, one row per dataset, method, condition,
+    seed, metric) and ``<store>/paper_table.csv``.
+
+    Args:
+        paper: one of :data:`PAPERS`.
+        profile: a profile of ``configs/<paper>.yaml``.
+        store: the result folder (default :attr:`Profile.default_store`).
+        n_jobs: worker processes (default: the profile's).
+        log: called with one line per finished point.
+    """
+    prof = load_profile(paper, profile)
+    module = experiment(paper)
+    store = ResultStore(Path(store) if store is not None else prof.default_store)
+    summary = run_sweep(prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log)
+    results = summary.load()
+    table = module.paper_table(results) if len(results) else pd.DataFrame()
+    results_path = atomic_write(store.path / "results.csv", results.to_csv(index=False))
+    table_path = atomic_write(store.path / "paper_table.csv", table.to_csv(index=False))
+    return Reproduction(prof, summary, results, table, results_path, table_path)

@@ -1,0 +1,109 @@
+"""Small helpers shared by every layer: atomic file writes, seeded RNG scopes, output folders.
+
+This module sits at the bottom of the layers (it imports nothing from ``workbench``), so the
+data loaders, the Trainer, the sweep store and the report all write files the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["atomic_write", "outputs_dir", "project_root", "seeded"]
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes, *, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` so a reader sees the whole old file or the whole new one.
+
+    The data goes to a hidden temporary file in the same folder (named after the process, so
+    two writers never share one) and is moved into place with ``os.replace``; on any error the
+    temporary file is removed and the old file is left as it was.
+
+    Args:
+        path: the file to write; its folder is created when missing.
+        data: text (written as UTF-8) or bytes.
+        fsync: flush the file to disk before the rename (for stores that must survive a crash).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[torch.Generator]:
+    """Run a block with torch's, numpy's and ``random``'s global RNGs seeded, then restore them.
+
+    The global states are forked: whatever the block draws does not change what the caller
+    draws afterwards. Yields a CPU ``torch.Generator`` seeded with ``seed`` for explicit use
+    (data order, corruptions).
+
+    >>> with seeded(0) as g:
+    ...     a = torch.rand(2)
+    >>> with seeded(0) as g:
+    ...     b = torch.rand(2)
+    >>> bool((a == b).all())
+    True
+    """
+    seed = int(seed)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield torch.Generator().manual_seed(seed)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def project_root() -> Path | None:
+    """The workbench checkout containing the current folder (``pyproject.toml`` names the
+    project ``workbench``), or ``None`` outside a checkout."""
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        project = folder / "pyproject.toml"
+        if project.is_file() and (folder / "workbench").is_dir():
+            try:
+                if re.search(r'^name\s*=\s*"workbench"', project.read_text(), re.M):
+                    return folder
+            except OSError:
+                pass
+    return None
+
+
+def outputs_dir() -> Path:
+    """The folder for generated outputs.
+
+    ``$WORKBENCH_OUTPUTS`` when set; otherwise ``outputs/`` in the workbench checkout that
+    contains the current folder (so a notebook running in ``notebooks/`` writes to the same
+    place as the command line run from the root), or ``./outputs`` outside a checkout.
+    """
+    env = os.environ.get("WORKBENCH_OUTPUTS")
+    if env:
+        return Path(env)
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "outputs"
