@@ -42,7 +42,9 @@ run: install
 install-browser: install-dev
 	@if [ "$$WORKBENCH_SKIP_BROWSER" != 1 ]; then scripts/install_browser.sh; fi
 
+# The layers contract of pyproject.toml first: an upward import fails the suite.
 test: install-dev install-browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-fast: install-dev
@@ -53,6 +55,7 @@ test-browser: install-browser
 
 lint: install-dev
 	$(VENV)/bin/ruff check workbench tests bench
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/ot_bench.py

@@ -302,6 +302,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if s.ok else 1
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .claims import summarise_verdicts
+    from .experiments import reproduce
+
+    r = reproduce(args.paper, args.profile, store=args.store, n_jobs=args.jobs, log=print)
+    s = r.summary
+    print(
+        f"{args.paper} ({args.profile}): {len(s.finished)} points finished, "
+        f"{len(s.skipped)} already done, {len(s.failed)} failed"
+    )
+    if len(r.paper_table):
+        counts = summarise_verdicts(r.paper_table)
+        print("claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    print(f"tidy results: {r.results_path.resolve()}")
+    print(f"paper table:  {r.paper_table_path.resolve()}")
+    return 0 if s.ok else 1
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
@@ -374,6 +392,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-retry", action="store_true", help="skip points that failed before")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser(
+        "reproduce",
+        help="run a paper's experiment at a profile of configs/<paper>.yaml as a resumable sweep "
+        "and write its tidy results and paper-vs-workbench table",
+    )
+    p.add_argument("paper", choices=("wma", "mla", "raml", "otm", "arena"))
+    p.add_argument(
+        "--profile", default="smoke", help="smoke (CI, minutes), cpu (converged on a CPU) or full"
+    )
+    p.add_argument(
+        "--store", default=None, help="result folder (default: outputs/sweeps/<paper>_<profile>)"
+    )
+    p.add_argument(
+        "-j", "--jobs", type=int, default=None, help="worker processes (default: the profile's)"
+    )
+    p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(
         "report", help="write outputs/report.html from executed notebooks and saved paper tables"
