@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -303,22 +302,3 @@ def test_config_errors_name_the_problem(tmp_path, fn_dir, monkeypatch):
     monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outs"))
     c = load_config({"function": f"{MODULE}:cheap", "grid": {"a": [1]}, "name": "arena"})
     assert c.store == tmp_path / "outs" / "sweeps" / "arena"
-
-
-@pytest.mark.parametrize(
-    "path", sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*.yaml"))
-)
-def test_every_shipped_config_binds_to_its_function(path):
-    """Each point of a shipped config is a valid call of its sweep function (names and keyword
-    arguments), and the grid has no duplicate points."""
-    import inspect
-
-    from workbench.sweep import _resolve
-
-    cfg = load_config(path)
-    signature = inspect.signature(_resolve(cfg.function))
-    points = list(cfg.grid)
-    assert points
-    for p in points:
-        signature.bind(**p)  # raises TypeError on an unknown or missing argument
-    assert len({canonical_json(p) for p in points}) == len(points)

@@ -59,6 +59,7 @@ __all__ = [
     "SweepSummary",
     "canonical_json",
     "load_config",
+    "resolve_function",
     "run_id",
     "run_sweep",
 ]
@@ -400,7 +401,8 @@ class ResultStore:
 # ----------------------------------------------------------------------------- running
 
 
-def _resolve(spec: str) -> Callable[..., Any]:
+def resolve_function(spec: str) -> Callable[..., Any]:
+    """The callable named ``"package.module:function"`` (clear errors when it is not one)."""
     module, sep, name = spec.partition(":")
     if not sep or not module or not name:
         raise ValueError(f"Sweep function {spec!r} is not of the form 'package.module:function'.")
@@ -424,7 +426,7 @@ def _resolve(spec: str) -> Callable[..., Any]:
 def _spec_of(fn: Callable[..., Any] | str) -> tuple[Callable[..., Any], str | None]:
     """The callable and its importable ``module:qualname`` (``None`` when it has none)."""
     if isinstance(fn, str):
-        return _resolve(fn), fn
+        return resolve_function(fn), fn
     if not callable(fn):
         raise ValueError(
             f"run_sweep(fn=...) must be a function or a 'module:function' string, got {type(fn).__name__}."
@@ -434,7 +436,7 @@ def _spec_of(fn: Callable[..., Any] | str) -> tuple[Callable[..., Any], str | No
         return fn, None
     spec = f"{module}:{qualname}"
     try:
-        same = _resolve(spec) is fn
+        same = resolve_function(spec) is fn
     except ValueError:
         same = False
     return fn, spec if same else None
@@ -467,7 +469,7 @@ def _execute(
     t0, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     meta = {"function": spec, "started": started, "host": socket.gethostname(), "pid": os.getpid()}
     try:
-        func = _resolve(fn) if isinstance(fn, str) else fn
+        func = resolve_function(fn) if isinstance(fn, str) else fn
         rows = _as_frame(func(**params))
         meta["seconds"] = round(time.perf_counter() - t0, 3)
         store.write(rid, params, rows, meta)
@@ -714,7 +716,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
                 f"Sweep config lacks {key!r} (e.g. function: 'workbench.arena:run_point', grid: {{seed: [0, 1]}})."
             )
     function = str(config["function"])
-    _resolve(function)
+    resolve_function(function)
     grid = Grid.coerce(config["grid"])
     if config.get("points"):
         if grid.points:

@@ -4,6 +4,7 @@ Profiles are data. ``configs/<paper>.yaml`` holds one section per profile::
 
     paper: mla
     function: workbench.experiments.mla:run_point   # called once per grid point
+    paper_table: workbench.experiments.mla:paper_table  # optional; this is the default
     profiles:
       smoke:                    # minutes on a laptop CPU (CI)
         description: ...
@@ -33,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..sweep import Grid, ResultStore, SweepSummary, run_sweep
+from ..sweep import Grid, ResultStore, SweepSummary, resolve_function, run_sweep
 from ..util import atomic_write, outputs_dir, project_root
 
 __all__ = [
@@ -77,6 +78,8 @@ class Profile:
         n_jobs: worker processes of the local pool.
         description: what the profile runs and what it can show.
         settings: the profile's other keys (e.g. ``claims`` options), as written.
+        paper_table: ``"module:function"`` turning the tidy results into the evaluated claims
+            (default ``workbench.experiments.<paper>:paper_table``).
     """
 
     paper: str
@@ -86,6 +89,7 @@ class Profile:
     n_jobs: int = 1
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    paper_table: str = ""
 
     @property
     def default_store(self) -> Path:
@@ -144,7 +148,10 @@ def load_profile(paper: str, profile: str = "smoke", *, path: str | os.PathLike 
         grid = Grid(grid.axes, list(points))
     n_jobs = int(section.pop("n_jobs", config.get("n_jobs", 1)) or 1)
     description = str(section.pop("description", ""))
-    return Profile(paper, profile, str(function), grid, n_jobs, description, section)
+    table = section.pop("paper_table", config.get("paper_table")) or (
+        f"{__name__}.{paper}:paper_table"
+    )
+    return Profile(paper, profile, str(function), grid, n_jobs, description, section, str(table))
 
 
 def experiment(paper: str):
@@ -194,11 +201,11 @@ def reproduce(
         log: called with one line per finished point.
     """
     prof = load_profile(paper, profile)
-    module = experiment(paper)
+    paper_table = resolve_function(prof.paper_table)
     store = ResultStore(Path(store) if store is not None else prof.default_store)
     summary = run_sweep(prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log)
     results = summary.load()
-    table = module.paper_table(results) if len(results) else pd.DataFrame()
+    table = paper_table(results) if len(results) else pd.DataFrame()
     results_path = atomic_write(store.path / "results.csv", results.to_csv(index=False))
     table_path = atomic_write(store.path / "paper_table.csv", table.to_csv(index=False))
     return Reproduction(prof, summary, results, table, results_path, table_path)

@@ -1,0 +1,144 @@
+"""Experiments as data: every paper's profiles bind to their run point, load_profile's errors,
+and `workbench reproduce` resumes a killed run without recomputing finished points."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.experiments import PAPERS, PROFILES, configs_dir, load_profile, reproduce
+from workbench.sweep import ResultStore, canonical_json, resolve_function, run_id
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+MODULE = "wb_experiment_testfns"
+FUNCTIONS = """
+import json, os, time
+
+def point(i, delay=0.0, seed=0):
+    path = os.environ.get("WB_EXP_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"i": i, "delay": delay, "seed": seed}, sort_keys=True) + "\\n")
+    time.sleep(delay)
+    return [
+        {"method": m, "dataset": "d", "condition": "normal", "modality": "", "level": 0.0,
+         "metric": "accuracy", "seed": seed, "value": float(i) + (0.1 if m == "A" else 0.0)}
+        for m in ("A", "B")
+    ]
+
+def table(results):
+    from workbench.claims import Claim, evaluate
+    claim = Claim("toy.a_beats_b", "A beats B", "mla", "ordering", "A", ("B",))
+    return evaluate([claim], results, profile="toy")
+"""
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_paper_has_smoke_cpu_full_profiles_that_bind_to_the_run_point(paper):
+    """Each point of each profile is a valid call of its run point (names and keyword
+    arguments), the grid has no duplicate points, and the paper table function exists."""
+    assert configs_dir() == CONFIGS
+    for name in PROFILES:
+        prof = load_profile(paper, name)
+        assert prof.description, f"configs/{paper}.yaml: profile {name!r} says nothing of itself"
+        signature = inspect.signature(resolve_function(prof.function))
+        points = list(prof.grid)
+        assert points
+        for p in points:
+            signature.bind(**p)  # raises TypeError on an unknown or missing argument
+        assert len({canonical_json(p) for p in points}) == len(points)
+        assert callable(resolve_function(prof.paper_table))
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """A configs folder whose ``mla.yaml`` runs a cheap importable function."""
+    (tmp_path / f"{MODULE}.py").write_text(FUNCTIONS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "mla.yaml").write_text(
+        textwrap.dedent(f"""
+        paper: mla
+        function: {MODULE}:point
+        paper_table: {MODULE}:table
+        profiles:
+          smoke:
+            description: toy
+            grid: {{i: [0, 1, 2, 3, 4, 5, 6, 7], seed: [0, 1], delay: 0.2}}
+          broken: {{description: no grid}}
+        """)
+    )
+    monkeypatch.setenv("WORKBENCH_CONFIGS", str(configs))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    )
+    yield tmp_path
+    sys.modules.pop(MODULE, None)
+
+
+def test_load_profile_errors_name_the_file_and_key(toy):
+    with pytest.raises(ValueError, match="Unknown paper 'nope'"):
+        load_profile("nope")
+    with pytest.raises(ValueError, match=r"mla\.yaml: no profile 'gpu'.*broken.*smoke"):
+        load_profile("mla", "gpu")
+    with pytest.raises(ValueError, match=r"mla\.yaml: profile 'broken' has no 'grid'"):
+        load_profile("mla", "broken")
+    with pytest.raises(FileNotFoundError, match=r"otm\.yaml"):
+        load_profile("otm")
+
+
+def test_reproduce_writes_results_and_paper_table(toy):
+    r = reproduce("mla", "smoke", store=toy / "store")
+    assert r.summary.ok and len(r.summary.finished) == 16
+    saved = pd.read_csv(r.results_path)
+    assert len(saved) == 32 and {"method", "seed", "value", "i", "run_id"} <= set(saved.columns)
+    table = pd.read_csv(r.paper_table_path)
+    assert table.loc[0, "verdict"] == "holds"  # A is 0.1 ahead on every seed... with zero spread
+    again = reproduce("mla", "smoke", store=toy / "store")
+    assert again.summary.finished == () and len(again.summary.skipped) == 16
+
+
+def test_reproduce_cli_killed_then_rerun_recomputes_nothing(toy, monkeypatch):
+    store = ResultStore(toy / "store")
+    log = toy / "calls.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "reproduce",
+        "mla",
+        "--store",
+        str(store.path),
+        "-j",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, env={**os.environ}, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(store.done()) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"reproduce ended by itself (rc={proc.returncode})"
+    before = {rid: store.result_path(rid).read_bytes() for rid in store.done()}
+    assert 3 <= len(before) < 16
+
+    monkeypatch.setenv("WB_EXP_LOG", str(log))
+    out = subprocess.run(cmd, env={**os.environ}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "paper table:" in out.stdout and "tidy results:" in out.stdout
+    recomputed = {run_id(json.loads(line)) for line in log.read_text().splitlines()}
+    every = set(load_profile("mla", "smoke").grid.run_ids())
+    assert recomputed == every - set(before)  # nothing finished was run again
+    assert len(store.done()) == 16
+    assert {rid: store.result_path(rid).read_bytes() for rid in before} == before
