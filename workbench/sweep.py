@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .util import atomic_write, outputs_dir
+
 __all__ = [
     "Grid",
     "ResultStore",
@@ -294,19 +296,8 @@ class ResultStore:
         return json.loads(path.read_text())
 
     def _write(self, name: str, record: Mapping[str, Any]) -> Path:
-        self.path.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, allow_nan=True, default=_json_default) + "\n"
-        stem = name.removesuffix(".json")
-        tmp = self.path / f".{stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(self.path / name, text, fsync=True)  # temp name matches _TEMP
         _fsync_dir(self.path)
         return self.path / name
 
@@ -728,7 +719,5 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
     if config.get("store"):
         store = Path(config["store"])
     else:
-        from .util import outputs_dir
-
         store = outputs_dir() / "sweeps" / name
     return SweepConfig(function, grid, store, int(config.get("n_jobs", 1) or 1), name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from . import metrics as M
 from .data.base import MultimodalDataset
 from .evaluation import predict
 from .models.base import Method
+from .util import atomic_write
 
 __all__ = ["Trainer", "TrainerConfig", "default_cache_dir", "fit", "resolve_device", "seed_everything"]
 
@@ -348,8 +350,7 @@ class Trainer:
         self.best_epoch_ = best_epoch
         self.best_score_ = sign * best
         if self.cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            buffer = io.BytesIO()
             torch.save(
                 {
                     "model": model.state_dict(),
@@ -358,9 +359,9 @@ class Trainer:
                     "best_score": self.best_score_,
                     "stopped_early": self.stopped_early_,
                 },
-                tmp,
+                buffer,
             )
-            os.replace(tmp, path)
+            atomic_write(path, buffer.getvalue())
         return model.eval()
 
 

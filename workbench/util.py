@@ -22,8 +22,9 @@ __all__ = ["atomic_write", "outputs_dir", "project_root", "seeded"]
 def atomic_write(path: str | os.PathLike, data: str | bytes, *, fsync: bool = False) -> Path:
     """Write ``data`` to ``path`` so a reader sees the whole old file or the whole new one.
 
-    The data goes to a hidden temporary file in the same folder (named after the process, so
-    two writers never share one) and is moved into place with ``os.replace``; on any error the
+    The data goes to a hidden temporary file ``.<stem>.<pid>.<random hex>.tmp`` in the same
+    folder (two writers never share one; a reader of the folder can tell a killed writer's
+    leftovers by the pid) and is moved into place with ``os.replace``; on any error the
     temporary file is removed and the old file is left as it was.
 
     Args:
@@ -36,7 +37,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, fsync: bool = Fa
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
         with open(tmp, "wb") as f:
