@@ -140,3 +140,40 @@ def test_outputs_dir_env_then_checkout_root_then_cwd(tmp_path, monkeypatch):
     assert outputs_dir() == elsewhere / "outputs"
     monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "o"))
     assert outputs_dir() == tmp_path / "o"
+
+
+def test_report_rounds_numbers_colours_verdicts_and_summarises_committed_results(tmp_path, outputs):
+    import json
+
+    executed = tmp_path / "executed"
+    (executed / "figures" / "03_mla").mkdir(parents=True)
+    _executed(executed / "03_mla.ipynb", "MLA")
+    (executed / "figures" / "03_mla" / "cell002_0.png").write_bytes(base64.b64decode(_png()))
+    claims = pd.DataFrame(
+        {
+            "claim": ["MLA beats Concat", "MLA is best", "HGM helps"],
+            "diff_mean": [0.1 + 0.2, -0.0123456789, 0.00049999],
+            "verdict": ["holds", "fails", "not clearly"],
+            "profile": ["smoke"] * 3,
+        }
+    )
+    save_paper_table(claims, "03_mla")
+    results = tmp_path / "results" / "mla" / "cpu"
+    results.mkdir(parents=True)
+    committed = claims.assign(diagnosis=["", "budget: curves still rising", ""], profile="cpu")
+    committed.to_csv(results / "paper_table.csv", index=False)
+    (results / "provenance.json").write_text(
+        json.dumps({"git_commit": "abc1234", "date": "2026-12-02", "wall_time_s": 3600})
+    )
+    text = build_report(executed, tmp_path / "r.html", results_dir=tmp_path / "results").read_text()
+    assert "0.30000000000000004" not in text and ">0.3<" in text and ">-0.01235<" in text
+    assert (
+        'class="v-holds"' in text and 'class="v-fails"' in text and 'class="v-not-clearly"' in text
+    )
+    # the summary opens the page: committed cpu verdicts with provenance and the failed claim's diagnosis
+    summary = text.index("Claims at a glance")
+    assert summary < text.index("03_mla.html")
+    assert "1 holds" in text and "1 fails" in text and "1 not clearly" in text
+    assert "abc1234" in text and "budget: curves still rising" in text
+    assert "MLA: committed cpu results" in text
+    assert 'src="executed/figures/03_mla/cell002_0.png"' in text
