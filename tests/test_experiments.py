@@ -107,6 +107,29 @@ def test_reproduce_writes_results_and_paper_table(toy):
     assert table.loc[0, "verdict"] == "holds"  # A is 0.1 ahead on every seed... with zero spread
     again = reproduce("mla", "smoke", store=toy / "store")
     assert again.summary.finished == () and len(again.summary.skipped) == 16
+    prov = json.loads(r.provenance_path.read_text())
+    assert prov["profile"] == "smoke" and prov["points"] == {"total": 16, "finished": 16}
+    assert prov["wall_time_s"] >= 16 * 0.2 * 0.9 and prov["versions"]["torch"]
+    assert prov["git_commit"] and prov["date"].endswith("Z")
+
+
+def test_convergence_flags_runs_whose_best_epoch_is_late_without_early_stopping():
+    from workbench.experiments import convergence
+
+    df = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "c"],
+            "method": ["M", "M", "M", "M"],
+            "seed": [0, 0, 1, 2],
+            "best_epoch": [20, 20, 5, 19],
+            "max_epochs": [20, 20, 20, 20],
+            "stopped_early": [False, False, True, True],
+            "value": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    conv = convergence(df)
+    assert list(conv["run_id"]) == ["a", "b", "c"]
+    assert list(conv["still_improving"]) == [True, False, False]
 
 
 def test_reproduce_cli_killed_then_rerun_recomputes_nothing(toy, monkeypatch):

@@ -314,7 +314,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .claims import summarise_verdicts
     from .experiments import reproduce
 
-    r = reproduce(args.paper, args.profile, store=args.store, n_jobs=args.jobs, log=print)
+    command = "workbench " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    r = reproduce(
+        args.paper, args.profile, store=args.store, n_jobs=args.jobs, log=print, command=command
+    )
     s = r.summary
     print(
         f"{args.paper} ({args.profile}): {len(s.finished)} points finished, "
@@ -397,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_install_data)
 
     p = sub.add_parser("sweep", help="run a sweep config (YAML/JSON); resumes where it stopped")
-    p.add_argument("config", help="sweep config file, e.g. configs/arena_smoke.yaml")
+    p.add_argument("config", help="sweep config file (YAML/JSON: function, grid, ...)")
     p.add_argument("--store", default=None, help="result folder (default: the config's store)")
     p.add_argument(
         "-j",

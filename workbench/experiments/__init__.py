@@ -26,6 +26,7 @@ tidy frame per point) and ``paper_table(results) -> DataFrame`` (the evaluated c
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ __all__ = [
     "Profile",
     "Reproduction",
     "configs_dir",
+    "convergence",
+    "provenance",
     "load_profile",
     "reproduce",
 ]
@@ -92,9 +95,25 @@ class Profile:
     paper_table: str = ""
 
     @property
-    def default_store(self) -> Path:
-        """``<outputs>/sweeps/<paper>_<profile>``."""
+    def committed(self) -> bool:
+        """Whether this profile's results are committed under ``results/`` (the ``cpu`` one)."""
+        return self.name == "cpu"
+
+    @property
+    def default_results(self) -> Path:
+        """Where :func:`reproduce` writes ``results.csv``, ``paper_table.csv`` and
+        ``provenance.json``: ``results/<paper>/cpu`` of the checkout for the committed ``cpu``
+        profile, else ``<outputs>/sweeps/<paper>_<profile>``."""
+        if self.committed:
+            return (project_root() or Path.cwd()) / "results" / self.paper / self.name
         return outputs_dir() / "sweeps" / f"{self.paper}_{self.name}"
+
+    @property
+    def default_store(self) -> Path:
+        """The sweep's per-point store: ``<default_results>/runs`` for the committed profile
+        (small JSON files, committed too, so a later ``reproduce`` resumes from them), else
+        :attr:`default_results` itself."""
+        return self.default_results / "runs" if self.committed else self.default_results
 
     def constants(self) -> dict[str, Any]:
         """The grid's scalar settings (values that are the same at every point)."""
@@ -108,7 +127,9 @@ def _check_paper(paper: str) -> str:
     return name
 
 
-def load_profile(paper: str, profile: str = "smoke", *, path: str | os.PathLike | None = None) -> Profile:
+def load_profile(
+    paper: str, profile: str = "smoke", *, path: str | os.PathLike | None = None
+) -> Profile:
     """Read ``profile`` of ``configs/<paper>.yaml``.
 
     Args:
@@ -169,6 +190,7 @@ class Reproduction:
         results: the tidy results of every finished point.
         paper_table: the evaluated claims (:func:`workbench.claims.evaluate`).
         results_path, paper_table_path: the CSV files written.
+        provenance_path: ``provenance.json`` (:func:`provenance`).
     """
 
     profile: Profile
@@ -177,6 +199,104 @@ class Reproduction:
     paper_table: pd.DataFrame
     results_path: Path
     paper_table_path: Path
+    provenance_path: Path | None = None
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    root = project_root()
+    if root is None:
+        return "unknown (not a checkout)"
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    return (head or "unknown") + (" (with uncommitted changes)" if dirty else "")
+
+
+def convergence(results: pd.DataFrame) -> pd.DataFrame:
+    """Per run, whether training converged: ``best_epoch``, ``max_epochs`` and
+    ``still_improving`` (the best validation epoch is in the last quarter of the budget and
+    early stopping did not fire), from the columns a run point reports (empty when it reports
+    none)."""
+    need = {"run_id", "best_epoch", "max_epochs"}
+    if not need <= set(results.columns):
+        return pd.DataFrame(columns=["run_id", "best_epoch", "max_epochs", "still_improving"])
+    keys = ["run_id", *(c for c in ("method", "dataset", "seed") if c in results.columns)]
+    cols = [*keys, "best_epoch", "max_epochs"] + (
+        ["stopped_early"] if "stopped_early" in results.columns else []
+    )
+    per = results[cols].drop_duplicates(subset=keys).copy()
+    stopped = per["stopped_early"].astype(bool) if "stopped_early" in per else False
+    late = per["best_epoch"].astype(float) > 0.75 * per["max_epochs"].astype(float)
+    per["still_improving"] = late & ~stopped
+    return per.reset_index(drop=True)
+
+
+def provenance(
+    profile: Profile, summary: SweepSummary, results: pd.DataFrame, command: str | None = None
+) -> dict[str, Any]:
+    """Where a result came from: git commit, command, date, machine, library versions, the
+    points' summed wall time and the convergence flags (:func:`convergence`)."""
+    import datetime
+    import platform
+    import sys
+
+    import numpy
+    import sklearn
+    import torch
+
+    try:
+        import ot as pot
+
+        pot_version = pot.__version__
+    except ImportError:  # pragma: no cover
+        pot_version = "not installed"
+    seconds = 0.0
+    for rid in summary.store.done():
+        try:
+            seconds += float(summary.store.read(rid).get("meta", {}).get("seconds", 0.0))
+        except (OSError, ValueError, json.JSONDecodeError):
+            pass
+    conv = convergence(results)
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = f"cuda ({torch.cuda.get_device_name(0)})"
+    return {
+        "paper": profile.paper,
+        "profile": profile.name,
+        "description": profile.description,
+        "git_commit": _git_commit(),
+        "command": command or f"workbench reproduce {profile.paper} --profile {profile.name}",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, device {device}",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": numpy.__version__,
+            "pot": pot_version,
+            "scikit-learn": sklearn.__version__,
+            "pandas": pd.__version__,
+            "argv": " ".join(sys.argv[:1]),
+        },
+        "points": {"total": len(summary.grid), "finished": len(summary.store.done())},
+        "wall_time_s": round(seconds, 1),
+        "runs_still_improving": int(conv["still_improving"].sum()) if len(conv) else 0,
+        "runs_with_epochs": int(len(conv)),
+        "convergence": conv.to_dict(orient="records"),
+    }
 
 
 def reproduce(
@@ -186,26 +306,45 @@ def reproduce(
     store: str | os.PathLike | None = None,
     n_jobs: int | None = None,
     log: Callable[[str], None] | None = None,
+    results_dir: str | os.PathLike | None = None,
+    command: str | None = None,
 ) -> Reproduction:
     """Run a paper's experiment at ``profile`` as a resumable sweep and evaluate its claims.
 
     Finished points are kept in the store and not recomputed: a killed run resumes where it
-    stopped. Writes ``<store>/results.csv`` (tidy, one row per dataset, method, condition,
-    seed, metric) and ``<store>/paper_table.csv``.
+    stopped. Writes ``results.csv`` (tidy, one row per dataset, method, condition, seed,
+    metric), ``paper_table.csv`` and ``provenance.json`` to ``results_dir``.
 
     Args:
         paper: one of :data:`PAPERS`.
         profile: a profile of ``configs/<paper>.yaml``.
-        store: the result folder (default :attr:`Profile.default_store`).
+        store: the per-point store (default: ``results_dir`` when given, else
+            :attr:`Profile.default_store`).
         n_jobs: worker processes (default: the profile's).
         log: called with one line per finished point.
+        results_dir: where the CSVs and the provenance go (default: ``store`` when given, else
+            :attr:`Profile.default_results`: ``results/<paper>/cpu`` for the ``cpu`` profile).
+        command: the command line recorded in the provenance.
     """
     prof = load_profile(paper, profile)
     paper_table = resolve_function(prof.paper_table)
-    store = ResultStore(Path(store) if store is not None else prof.default_store)
-    summary = run_sweep(prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log)
+    if results_dir is not None:
+        out = Path(results_dir)
+        store_path = Path(store) if store is not None else (out / "runs" if prof.committed else out)
+    elif store is not None:
+        out = store_path = Path(store)
+    else:
+        out, store_path = prof.default_results, prof.default_store
+    store = ResultStore(store_path)
+    summary = run_sweep(
+        prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log
+    )
     results = summary.load()
     table = paper_table(results) if len(results) else pd.DataFrame()
-    results_path = atomic_write(store.path / "results.csv", results.to_csv(index=False))
-    table_path = atomic_write(store.path / "paper_table.csv", table.to_csv(index=False))
-    return Reproduction(prof, summary, results, table, results_path, table_path)
+    results_path = atomic_write(out / "results.csv", results.to_csv(index=False))
+    table_path = atomic_write(out / "paper_table.csv", table.to_csv(index=False))
+    prov = provenance(prof, summary, results, command)
+    prov_path = atomic_write(
+        out / "provenance.json", json.dumps(prov, indent=1, default=str) + "\n"
+    )
+    return Reproduction(prof, summary, results, table, results_path, table_path, prov_path)
