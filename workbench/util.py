@@ -7,6 +7,7 @@ data loaders, the Trainer, the sweep store and the report all write files the sa
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import re
@@ -16,7 +17,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "outputs_dir", "project_root", "seeded"]
+__all__ = [
+    "ConvergenceWarning",
+    "atomic_write",
+    "logger",
+    "outputs_dir",
+    "project_root",
+    "seeded",
+]
+
+logger = logging.getLogger("workbench")
+"""The package's logger: progress messages go here (``logging.getLogger("workbench")``), never
+to ``print``; the CLI and notebooks show INFO and above."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver or a training run stopped before it converged (an OT solver's
+    marginal error above its tolerance, an FGW barycenter at its iteration cap, a run whose
+    validation score was still improving at its last epoch)."""
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, *, fsync: bool = False) -> Path:
