@@ -1,10 +1,10 @@
-"""Baselines of the RAML paper: shapes, losses, Dempster's rule, patterns and the protocol helpers."""
+"""Baselines of the RAML paper: shapes, losses, Dempster's rule, augmentation, shared encoders."""
 
 import pytest
 import torch
 from raml_data import assert_missing_image_is_ignored, mixed_dataset
 
-from workbench.data import load_splits
+from workbench import methods
 from workbench.data.base import Task
 from workbench.methods.imperfect_baselines import (
     BASELINES,
@@ -12,15 +12,7 @@ from workbench.methods.imperfect_baselines import (
     dempster_combine,
     dirichlet_loss,
 )
-from workbench.methods.raml_protocol import (
-    METHODS,
-    evaluate_patterns,
-    make_method,
-    pattern_conditions,
-    pattern_label,
-    train_models,
-)
-from workbench.training import TrainerConfig
+from workbench.models.encoders import encoders_for, modality_specs
 
 
 def _opinion(generator, B=6, K=4):
@@ -55,7 +47,7 @@ def test_dirichlet_loss_prefers_evidence_on_the_true_class():
 def test_baseline_forward_loss_and_missing_modality_invariance(name, generator):
     ds = mixed_dataset(vector=False)
     torch.manual_seed(0)
-    model = make_method(name, ds, embed_dim=8, hidden=16, sequence_encoder="cnn")
+    model = methods.build(name, ds, embed_dim=8, hidden_dim=16, sequence_encoder="cnn")
     batch = ds.full_batch()
     model.train()
     out = model(batch)
@@ -70,39 +62,49 @@ def test_baseline_forward_loss_and_missing_modality_invariance(name, generator):
 
 def test_augmentation_defaults():
     ds = mixed_dataset(vector=False)
-    assert make_method("Concat Fusion", ds).augment is False
-    assert make_method("Augmentation", ds).augment is True
-    assert make_method("MMIN", ds).augment is True
-    assert make_method("Concat Fusion", ds, pattern_augmentation=True).augment is True
-    with pytest.raises(ValueError, match="Unknown RAML-paper method"):
-        make_method("TATE", ds)
+    assert methods.build("Concat Fusion", ds).augment is False
+    assert methods.build("Augmentation", ds).augment is True
+    assert methods.build("MMIN", ds).augment is True
+    assert methods.build("Concat Fusion", ds, pattern_augmentation=True).augment is True
+    with pytest.raises(ValueError, match="Unknown method 'TATE'"):
+        methods.build("TATE", ds)
+    with pytest.raises(ValueError, match="unknown options"):
+        methods.build("MD", ds, lambda_u=1.0)
     with pytest.raises(ValueError, match="multiclass"):
         BASELINES["TMC"](ImperfectConfig.for_dataset(ds, task=Task("binary", 1, "accuracy")))
 
 
-def test_pattern_labels_and_conditions():
-    mods = ("image", "audio")
-    assert pattern_label([True, False], mods) == "{I}"
-    assert list(pattern_conditions(mods)) == ["{I}", "{A}", "{I,A}"]
-    assert len(pattern_conditions(("a", "b", "c"))) == 7
-    # initials clash -> full names
-    assert pattern_label([True, True], ("m0", "m1")) == "{m0,m1}"
-    batch = mixed_dataset(vector=False).full_batch()
-    kept = pattern_conditions(mods)["{A}"](batch, torch.Generator())
-    assert not kept.present[:, 0].any() and kept.present[:, 1].all()
-    assert (kept.inputs["image"] == 0).all()
+def test_registry_lists_raml_and_every_baseline():
+    assert methods.available(paper="raml") == ["RAML", *BASELINES]
+    assert methods.available(paper="raml", role="method") == ["RAML"]
 
 
-def test_evaluate_patterns_average_is_the_mean_over_patterns():
-    s = load_splits("synthetic", n_samples=120, dims=(6, 5))
-    specs = {m: (m, {"embed_dim": 8, "hidden": 16}) for m in ("RAML", "Concat Fusion")}
-    models, log = train_models(
-        specs, s, [0, 1], TrainerConfig(max_epochs=1, progress=False), cache=False
+@pytest.mark.parametrize("name", ["RAML", *BASELINES])
+def test_given_encoders_are_the_very_modules_used(name):
+    """Shared encoders (e.g. the arena's) replace the method's own: the same module objects,
+    not copies, and they receive the gradients."""
+    ds = mixed_dataset(vector=False)
+    out = 16 if name == "RAML" else 8  # RAML's encoders output hidden_dim, the baselines' embed_dim
+    shared = encoders_for(
+        modality_specs(ds), out, family="raml", hidden=(16,), sequence_encoder="cnn"
     )
-    assert set(log["method"]) == set(specs) and len(log) == 4
-    df = evaluate_patterns(models, s["test"])
-    assert set(df["modality"]) == {"{m0}", "{m1}", "{m0,m1}", "average"}
-    for _, g in df.groupby(["method", "seed"]):
-        avg = g.loc[g["modality"] == "average", "value"].item()
-        assert avg == pytest.approx(g.loc[g["modality"] != "average", "value"].mean())
-    assert "RAML" in METHODS and len(METHODS) == len(BASELINES) + 1
+    model = methods.build(
+        name, ds, encoders=shared, seed=0, embed_dim=8, hidden_dim=16, sequence_encoder="cnn"
+    )
+    assert model.encoders is shared
+    assert all(model.encoders[m] is shared[m] for m in ds.modalities)
+    assert {id(p) for p in shared.parameters()} <= {id(p) for p in model.parameters()}
+    model.train()
+    batch = ds.full_batch()
+    loss, _ = model.loss(model(batch), batch)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in shared.parameters())
+    other = methods.build(name, ds, encoders=shared, embed_dim=8, hidden_dim=16)
+    assert other.encoders is shared  # two methods can share one set of encoders
+
+
+def test_encoders_for_other_modalities_are_refused():
+    ds = mixed_dataset(vector=False)
+    wrong = encoders_for(modality_specs(mixed_dataset()), 8, family="raml", hidden=(16,))
+    with pytest.raises(ValueError, match="encoders for"):
+        methods.build("Concat Fusion", ds, encoders=wrong, embed_dim=8, hidden_dim=16)

@@ -7,7 +7,6 @@ import torch
 from raml_data import assert_missing_image_is_ignored, mixed_dataset
 
 from workbench.data import load_splits
-from workbench.models.base import task_loss
 from workbench.methods.raml import (
     RAML,
     RAMLConfig,
@@ -16,6 +15,7 @@ from workbench.methods.raml import (
     missing_patterns,
     sparsity_loss,
 )
+from workbench.models.base import task_loss
 from workbench.training import Trainer, TrainerConfig
 
 
@@ -46,7 +46,7 @@ def test_fusion_weights_are_normalised_precisions(generator):
 def test_equal_sigma_gives_the_mean_of_present_modalities(generator):
     torch.manual_seed(0)
     ds = load_splits("synthetic", n_samples=60, dims=(6, 5, 4))["train"]
-    model = RAML(RAMLConfig.for_dataset(ds, embed_dim=8, hidden=16)).eval()
+    model = RAML(RAMLConfig.for_dataset(ds, embed_dim=8, hidden_dim=16)).eval()
     B, M, D = 10, 3, 8
     mu = torch.randn(B, M, D, generator=generator)
     sigma = torch.full((B, M, D), 0.7)
@@ -80,7 +80,7 @@ def test_missing_patterns_cover_all_nonempty_subsets():
 
 def _model(ds, **kw):
     torch.manual_seed(0)
-    return RAML(RAMLConfig.for_dataset(ds, embed_dim=8, hidden=16, **kw))
+    return RAML(RAMLConfig.for_dataset(ds, embed_dim=8, hidden_dim=16, **kw))
 
 
 def test_shared_predictor_is_one_module():
@@ -101,7 +101,7 @@ def test_shared_predictor_is_one_module():
     )
     # L^U alone trains the shared predictor
     model.train()
-    model.config = RAMLConfig.for_dataset(ds, embed_dim=8, hidden=16, lambda_d=0.0)
+    model.config = RAMLConfig.for_dataset(ds, embed_dim=8, hidden_dim=16, lambda_d=0.0)
     out = model(batch)
     uni = model.unimodal_logits(out.extras["mu"], out.extras["sigma"])
     task_loss(uni[:, 0], batch.y, ds.task).backward()

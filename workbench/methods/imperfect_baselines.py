@@ -59,7 +59,7 @@ class ImperfectConfig:
         modalities: modality -> :class:`ModalitySpec` (use :meth:`for_dataset`).
         task: the dataset's task.
         embed_dim: output size of each encoder f_m (and latent size of the VAEs).
-        hidden: width inside the encoders.
+        hidden_dim: width inside the encoders.
         pattern_augmentation: train on all 2^M - 1 missing patterns (None: the method's default,
             False for Concat and True for the others).
         sequence_encoder: ``"lstm"`` or ``"cnn"``.
@@ -73,7 +73,7 @@ class ImperfectConfig:
     modalities: Mapping[str, ModalitySpec]
     task: Task
     embed_dim: int = 128
-    hidden: int = 128
+    hidden_dim: int = 128
     pattern_augmentation: bool | None = None
     sequence_encoder: str = "lstm"
     dropout: float = 0.0
@@ -100,12 +100,18 @@ def _recon_target(batch: MultimodalBatch, m: str) -> Tensor:
 
 class _ImperfectBase(RAMLFamilyMethod):
     """Encoders f_m (output ``embed_dim``) + the missing-pattern augmentation; subclasses define
-    ``predict`` and ``objective``."""
+    ``predict`` and ``objective``.
+
+    Args:
+        config: the baseline's settings.
+        encoders: shared encoders with output ``embed_dim`` to use instead of building them
+            (:class:`~workbench.methods.raml.RAMLFamilyMethod`).
+    """
 
     augment_default = True
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config, out_dim=config.embed_dim)
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, out_dim=config.embed_dim, encoders=encoders)
         c = config
         self.augment = (
             self.augment_default if c.pattern_augmentation is None else bool(c.pattern_augmentation)
@@ -190,10 +196,10 @@ class Concat(_ImperfectBase):
 
     augment_default = False
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
         self.head = mlp(
-            config.embed_dim * len(self.modalities), config.hidden, config.task.n_outputs
+            config.embed_dim * len(self.modalities), config.hidden_dim, config.task.n_outputs
         )
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
@@ -269,18 +275,18 @@ class TMC(_ImperfectBase):
 
     pseudo_view = False
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
         if config.task.kind != "multiclass":
             raise ValueError(
                 f"{type(self).__name__} needs a multiclass task; got {config.task.kind!r}."
             )
         K = config.task.n_outputs
         self.evidence = nn.ModuleDict(
-            {m: mlp(config.embed_dim, config.hidden, K) for m in self.modalities}
+            {m: mlp(config.embed_dim, config.hidden_dim, K) for m in self.modalities}
         )
         if self.pseudo_view:
-            self.pseudo = mlp(config.embed_dim * len(self.modalities), config.hidden, K)
+            self.pseudo = mlp(config.embed_dim * len(self.modalities), config.hidden_dim, K)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
@@ -334,9 +340,9 @@ class MD(_ImperfectBase):
     classifier (detached). The fused prediction is ``head([c_1 w_1 z_1; ...])``.
     """
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config)
-        E, H, K = config.embed_dim, config.hidden, config.task.n_outputs
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
+        E, H, K = config.embed_dim, config.hidden_dim, config.task.n_outputs
         self.gates = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
         self.classifiers = nn.ModuleDict({m: nn.Linear(E, K) for m in self.modalities})
         self.confidence = nn.ModuleDict({m: mlp(E, H, 1) for m in self.modalities})
@@ -392,9 +398,9 @@ def _kl_std_normal(mu: Tensor, logvar: Tensor) -> Tensor:
 class _VAEBase(_ImperfectBase):
     needs_targets = True
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config)
-        E, H = config.embed_dim, config.hidden
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
+        E, H = config.embed_dim, config.hidden_dim
         self.mu_heads = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
         self.logvar_heads = nn.ModuleDict({m: nn.Linear(E, E) for m in self.modalities})
         dims = {
@@ -535,14 +541,14 @@ class MMIN(_ImperfectBase):
 
     cycle = True
 
-    def __init__(self, config: ImperfectConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ImperfectConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
         dim = config.embed_dim * len(self.modalities)
-        bottleneck = max(8, config.hidden // 2)
+        bottleneck = max(8, config.hidden_dim // 2)
         self.forward_ae = _CascadedResidualAE(dim, bottleneck)
         if self.cycle:
             self.backward_ae = _CascadedResidualAE(dim, bottleneck)
-        self.head = mlp(dim + 2 * bottleneck, config.hidden, config.task.n_outputs)
+        self.head = mlp(dim + 2 * bottleneck, config.hidden_dim, config.task.n_outputs)
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         z = self._stack(embeddings, present)

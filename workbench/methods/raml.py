@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -38,14 +38,12 @@ from ..data.base import MultimodalBatch, MultimodalDataset, Task
 from ..models.base import Method, Output, task_loss
 from ..models.encoders import ModalitySpec, encoders_for, modality_specs
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .imperfect_baselines import ImperfectConfig
-
 __all__ = [
     "WEIGHTINGS",
     "RAML",
     "RAMLConfig",
     "RAMLFamilyMethod",
+    "EncoderSettings",
     "element_weights",
     "fusion_weights",
     "missing_patterns",
@@ -124,7 +122,7 @@ class RAMLConfig:
         modalities: modality -> :class:`ModalitySpec` (use :meth:`for_dataset`).
         task: the dataset's task.
         embed_dim: D, the dimension of each Gaussian (128 in the paper).
-        hidden: width of the encoders f_m (their output size).
+        hidden_dim: width of the encoders f_m (their output size).
         lambda_u: λ1, weight of the unimodal loss L^U (Eq. 6).
         lambda_d: λ2, weight of the sparsity loss L^D (Eq. 6).
         weighting: ``"adaptive"`` (Eq. 4), ``"identical"`` (equal weights over the present
@@ -143,7 +141,7 @@ class RAMLConfig:
     modalities: Mapping[str, ModalitySpec]
     task: Task
     embed_dim: int = 128
-    hidden: int = 128
+    hidden_dim: int = 128
     lambda_u: float = 1.0
     lambda_d: float = 0.01
     weighting: str = "adaptive"
@@ -184,33 +182,56 @@ def _logits(head: nn.Module, h: Tensor, task: Task) -> Tensor:
     return out.squeeze(-1) if task.kind == "binary" else out
 
 
+class EncoderSettings(Protocol):
+    """What :class:`RAMLFamilyMethod` reads from a config (:class:`RAMLConfig` or
+    :class:`~workbench.methods.imperfect_baselines.ImperfectConfig`)."""
+
+    modalities: Mapping[str, ModalitySpec]
+    task: Task
+    hidden_dim: int
+    sequence_encoder: str
+    dropout: float
+
+
 class RAMLFamilyMethod(Method):
     """Base of RAML and of its baselines: the config, the task and one encoder f_m per modality.
 
     The encoders are the ``"raml"`` family of :func:`workbench.models.encoders.encoders_for`
     (two-layer MLPs on vectors, an LSTM or 1-d CNN with max-pooling over time on sequences, a
     two-layer CNN on images; Sec. IV-A of the RAML paper), built from ``config.modalities``,
-    ``config.hidden``, ``config.sequence_encoder`` and ``config.dropout``.
+    ``config.hidden_dim``, ``config.sequence_encoder`` and ``config.dropout``, unless shared
+    encoders are given.
 
     Args:
         config: a :class:`RAMLConfig` or an
             :class:`~workbench.methods.imperfect_baselines.ImperfectConfig`.
         out_dim: output size of every encoder.
+        encoders: one encoder per modality (output ``out_dim``) to use instead of building
+            them, e.g. the arena's shared encoders; the very modules are used (not copied).
     """
 
-    def __init__(self, config: RAMLConfig | ImperfectConfig, out_dim: int) -> None:
+    def __init__(
+        self, config: EncoderSettings, out_dim: int, encoders: nn.ModuleDict | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.task = config.task
         self.modalities = tuple(config.modalities)
-        self.encoders = encoders_for(
-            config.modalities,
-            out_dim,
-            family="raml",
-            hidden=(config.hidden,),
-            sequence_encoder=config.sequence_encoder,
-            dropout=config.dropout,
-        )
+        if encoders is None:
+            encoders = encoders_for(
+                config.modalities,
+                out_dim,
+                family="raml",
+                hidden=(config.hidden_dim,),
+                sequence_encoder=config.sequence_encoder,
+                dropout=config.dropout,
+            )
+        elif set(encoders) != set(self.modalities):
+            raise ValueError(
+                f"{type(self).__name__}: encoders for {sorted(encoders)} given; the dataset has "
+                f"the modalities {list(self.modalities)}."
+            )
+        self.encoders = encoders
 
 
 class RAML(RAMLFamilyMethod):
@@ -219,19 +240,24 @@ class RAML(RAMLFamilyMethod):
     ``predict`` returns ``Output(y_hat=f(h), extras)`` with ``extras["mu"]``, ``["sigma"]``,
     ``["weights"]`` (ω, ``[B, M, D]``) and ``["h"]`` (``[B, D]``).
 
+    Args:
+        config: the settings (:meth:`RAMLConfig.for_dataset`).
+        encoders: shared encoders f_m with output ``config.hidden_dim`` to use instead of
+            building them (:class:`RAMLFamilyMethod`).
+
     Example:
         >>> model = RAML(RAMLConfig.for_dataset(train, lambda_u=1.0, lambda_d=0.01))
         >>> model = Trainer(TrainerConfig(max_epochs=30), cache=True).fit(model, train, validation)
     """
 
-    def __init__(self, config: RAMLConfig) -> None:
-        super().__init__(config, out_dim=config.hidden)
+    def __init__(self, config: RAMLConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, out_dim=config.hidden_dim, encoders=encoders)
         c = config
         self.mu_heads = nn.ModuleDict(
-            {m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities}
+            {m: nn.Linear(c.hidden_dim, c.embed_dim) for m in self.modalities}
         )
         self.sigma_heads = nn.ModuleDict(
-            {m: nn.Linear(c.hidden, c.embed_dim) for m in self.modalities}
+            {m: nn.Linear(c.hidden_dim, c.embed_dim) for m in self.modalities}
         )
         self.predictor = nn.Linear(c.embed_dim, c.task.n_outputs)
         if not c.shared_predictor:
@@ -244,7 +270,7 @@ class RAML(RAMLFamilyMethod):
 
     # ------------------------------------------------------------------ stages
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        """Encoder features ``f_m(x_m)``: ``{m: [B, hidden]}``."""
+        """Encoder features ``f_m(x_m)``: ``{m: [B, hidden_dim]}``."""
         return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
 
     def gaussians(self, embeddings: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:

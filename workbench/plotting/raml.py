@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["lambda_curve", "weight_heatmap"]
+__all__ = ["lambda_curve", "weight_heatmap", "weight_heatmaps"]
 
 
 def _axes(ax, figsize=(7, 3.5)):
@@ -62,7 +62,9 @@ def weight_heatmap(
         blocks.append(np.concatenate([w[:, j, :] for j in range(len(modalities))], axis=0))
     n, d = blocks[0].shape
     gap = np.full((n, 1), np.nan)
-    image = np.concatenate([b if i == 0 else np.concatenate([gap, b], 1) for i, b in enumerate(blocks)], axis=1)
+    image = np.concatenate(
+        [b if i == 0 else np.concatenate([gap, b], 1) for i, b in enumerate(blocks)], axis=1
+    )
     ax = _axes(ax)
     im = ax.imshow(image, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
     rows = n // len(modalities)
@@ -81,6 +83,44 @@ def weight_heatmap(
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.04, label="ω")
     return im
+
+
+_GRID_TITLES = {"noise": "Gaussian noise on the image", "mask": "masking on the sequence"}
+
+
+def weight_heatmaps(
+    grids: Mapping[str, Mapping[str, object]],
+    modalities: Sequence[str],
+    *,
+    titles: Mapping[str, str] | None = None,
+    max_samples: int = 8,
+):
+    """Fig. 5 (bottom): one :func:`weight_heatmap` row per corruption grid, its levels side by side.
+
+    Args:
+        grids: ``{grid: {level label: [N, M, D] weights}}`` (e.g.
+            :func:`workbench.experiments.raml.corrupted_weights`).
+        modalities: the M modality names.
+        titles: ``grid -> title`` (default: the grid's corruption in words).
+        max_samples: samples shown per modality block.
+
+    Returns:
+        The matplotlib Figure (one Axes per grid; an empty figure when ``grids`` is empty).
+    """
+    import matplotlib.pyplot as plt
+
+    titles = {**_GRID_TITLES, **(titles or {})}
+    fig, axes = plt.subplots(
+        max(1, len(grids)), 1, figsize=(9, 3 * max(1, len(grids))), squeeze=False
+    )
+    for ax, (name, levels) in zip(axes[:, 0], grids.items()):
+        weight_heatmap(
+            levels, modalities, ax=ax, max_samples=max_samples, title=titles.get(name, name)
+        )
+    if not grids:
+        axes[0, 0].set_axis_off()
+    fig.tight_layout()
+    return fig
 
 
 def lambda_curve(
@@ -104,7 +144,9 @@ def lambda_curve(
     """
     missing = [c for c in (x, hue, y) if c not in df.columns]
     if missing:
-        raise ValueError(f"lambda_curve(): columns {missing} are not in the frame; it has {list(df.columns)}.")
+        raise ValueError(
+            f"lambda_curve(): columns {missing} are not in the frame; it has {list(df.columns)}."
+        )
     ax = _axes(ax, (5, 3.5))
     for name, part in df.groupby(hue, sort=False):
         s = part.groupby(x, sort=True)[y].agg(["mean", "std"]).fillna({"std": 0.0})

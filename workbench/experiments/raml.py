@@ -1,0 +1,838 @@
+"""The RAML paper's experiment: missing patterns, corruption grids, ablations, paper table.
+
+One grid point of ``configs/raml.yaml`` is one trained model (a method or an ablation variant,
+one seed) and its evaluation (:func:`run_point`):
+
+- Table I: every missing pattern ({I}, {A}, {I,A}, ...) and the average over patterns
+  (:func:`evaluate_patterns`; condition ``missing_pattern``, modality the pattern label);
+- Tables II-III (``role="main"`` points): Gaussian noise σ on the image modality, masking p on
+  the sequence modality, and both at once (:func:`corruption_conditions`);
+- Tables IV-VI and Fig. 4 (``role="ablation"`` points): the variants of
+  :func:`ablation_variants`, evaluated on every missing pattern. Variants equal to a main model
+  are not retrained: "Concat Fusion (full-modality)" is Concat Fusion and λ = 1 is RAML.
+
+:func:`paper_table` checks :data:`CLAIMS` with :func:`workbench.claims.evaluate` (the paper
+side read from ``workbench/reference/raml.csv``). Fig. 5's weights come from
+:func:`weights_by_level` and :func:`mean_weights`; Fig. 4's λ curve from :func:`lambda_frame`.
+
+>>> from workbench.experiments import load_profile, raml
+>>> profile = load_profile("raml", "smoke")
+>>> results = raml.run(profile)                 # resumable sweep of the profile's points
+>>> raml.paper_table(results, profile="smoke")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import corruptions as C
+from .. import methods
+from ..claims import Claim, evaluate
+from ..data import load_splits
+from ..data.base import MultimodalDataset
+from ..evaluation import paper_vs_workbench, robustness
+from ..methods.raml import RAML, RAMLConfig, element_weights
+from ..models.base import Method
+from ..reference import load_reference
+from ..sweep import Grid, ResultStore, run_sweep
+from ..training import Trainer, TrainerConfig
+from . import Profile
+
+__all__ = [
+    "CLAIMS",
+    "Fitted",
+    "abbreviations",
+    "ablation_variants",
+    "ablation_frame",
+    "add_pattern_average",
+    "corruption_conditions",
+    "corruption_modalities",
+    "corrupted_weights",
+    "evaluate_patterns",
+    "fit_point",
+    "grid_for",
+    "lambda_frame",
+    "load_data",
+    "mean_weights",
+    "paper_table",
+    "reference",
+    "pattern_conditions",
+    "pattern_label",
+    "run",
+    "run_point",
+    "table_one",
+    "train_models",
+    "trained",
+    "weights_by_level",
+]
+
+REFERENCE_DATASET = "Food-101"
+"""The paper's two-modality (image + text) dataset whose tables the claims are checked against."""
+
+
+# ----------------------------------------------------------------------------- patterns
+def abbreviations(modalities: Sequence[str]) -> dict[str, str]:
+    """Short names for pattern labels: the capitalised initial when initials are unique
+    (``image, audio -> I, A``), else the full names."""
+    initials = [m[:1].upper() for m in modalities]
+    if len(set(initials)) == len(initials):
+        return dict(zip(modalities, initials))
+    return {m: m for m in modalities}
+
+
+def pattern_label(pattern: Sequence[bool], modalities: Sequence[str]) -> str:
+    """``"{I,T}"``-style label of the modalities *available* in ``pattern`` (as in Table I)."""
+    short = abbreviations(modalities)
+    return "{" + ",".join(short[m] for m, keep in zip(modalities, pattern) if bool(keep)) + "}"
+
+
+def pattern_conditions(modalities: Sequence[str]) -> dict[str, C.Corruption]:
+    """``{label: corruption}`` for all 2^M - 1 test patterns of Table I."""
+    return {
+        pattern_label([m in kept for m in modalities], modalities): C.MissingPattern(pattern=kept)
+        for kept in C.all_missing_patterns(modalities)
+    }
+
+
+def add_pattern_average(df: pd.DataFrame) -> pd.DataFrame:
+    """Append Table I's ``average`` column: the mean over patterns per method, dataset, metric, seed."""
+    rows = df[df["condition"] == "missing_pattern"]
+    keys = ["method", "dataset", "metric", "seed"]
+    avg = rows.groupby(keys, sort=False)["value"].mean().reset_index()
+    avg["condition"], avg["modality"], avg["level"] = "missing_pattern", "average", 0.0
+    return pd.concat([df, avg[df.columns.intersection(avg.columns)]], ignore_index=True)
+
+
+def evaluate_patterns(
+    models: Mapping[str, Mapping[int, Method]],
+    dataset: MultimodalDataset,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Table I as a tidy frame: each model under every missing pattern, plus the average.
+
+    Args:
+        models: ``{method name: {seed: trained model}}``.
+        dataset: the test split.
+        metrics: metric names (default the dataset's).
+
+    Returns:
+        Columns of :func:`workbench.evaluation.robustness`; ``condition="missing_pattern"`` and
+        ``modality`` the pattern label (``"{I}"``, ..., ``"average"``).
+    """
+    conds = pattern_conditions(dataset.modalities)
+    df = robustness(models, dataset, conds, metrics)
+    df["modality"] = df["condition"]
+    df["condition"] = "missing_pattern"
+    return add_pattern_average(df)
+
+
+# ----------------------------------------------------------------------------- corruptions
+def corruption_modalities(dataset: MultimodalDataset) -> tuple[str | None, str | None]:
+    """``(image, sequence)``: the first image modality (``[C, H, W]``), which receives Gaussian
+    noise, and the first variable-length modality, which receives masking (Tables II-III);
+    ``None`` where the dataset has none."""
+    image = next((m for m in dataset.modalities if len(dataset.modality_shape(m)) == 3), None)
+    sequence = next((m for m in dataset.modalities if dataset.is_sequence(m)), None)
+    return image, sequence
+
+
+def corruption_conditions(
+    image: str | None,
+    sequence: str | None,
+    *,
+    sigmas: Iterable[float],
+    ps: Iterable[float],
+    fixed_p: float = 0.1,
+    fixed_sigma: float = 0.18,
+) -> dict[str, dict[str, list]]:
+    """The corruption grids of Tables II-III.
+
+    Args:
+        image: the modality receiving Gaussian noise σ (``None``: skip those grids).
+        sequence: the modality receiving word/frame masking p (``None``: skip those grids).
+        sigmas, ps: the swept levels (the paper: σ 0.08-0.38, p 0.05-0.25; ``configs/raml.yaml``).
+        fixed_p, fixed_sigma: the other corruption's level in Table III (p = 0.1 when σ is
+            swept, σ = 0.18 when p is swept, as the caption says).
+
+    Returns:
+        ``{"noise": {label: [corruption]}, "mask": ..., "noise+mask": ..., "mask+noise": ...}``
+        (only the grids whose modality is given).
+    """
+    sigmas, ps = list(sigmas), list(ps)
+    grids: dict[str, dict[str, list]] = {}
+    if image is not None:
+        grids["noise"] = {
+            f"sigma={s:g}": [C.GaussianNoise(modality=image, sigma=s)] for s in sigmas
+        }
+    if sequence is not None:
+        grids["mask"] = {f"p={p:g}": [C.WordMask(modality=sequence, p=p)] for p in ps}
+    if image is not None and sequence is not None:
+        grids["noise+mask"] = {
+            f"sigma={s:g};p={fixed_p:g}": [
+                C.GaussianNoise(modality=image, sigma=s),
+                C.WordMask(modality=sequence, p=fixed_p),
+            ]
+            for s in sigmas
+        }
+        grids["mask+noise"] = {
+            f"sigma={fixed_sigma:g};p={p:g}": [
+                C.GaussianNoise(modality=image, sigma=fixed_sigma),
+                C.WordMask(modality=sequence, p=p),
+            ]
+            for p in ps
+        }
+    return grids
+
+
+_EVALUATION = ("role", "metrics", "sigmas", "ps", "fixed_sigma", "fixed_p")
+"""The settings of :func:`run_point` that do not change the trained model."""
+_GRID_TABLE = {"noise": "II", "mask": "II", "noise+mask": "III-top", "mask+noise": "III-bottom"}
+_GRID_SWEPT = {"noise": "sigma", "mask": "p", "noise+mask": "sigma", "mask+noise": "p"}
+
+
+def _swept_level(label: str, key: str) -> float:
+    pairs = dict(part.split("=") for part in label.split(";"))
+    return float(pairs[key])
+
+
+# ----------------------------------------------------------------------------- ablations
+def ablation_variants(
+    options: Mapping[str, Any],
+    *,
+    full: bool = True,
+    lambdas: Iterable[float] = (),
+    lambda_d_unit: float = 0.01,
+) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str]]:
+    """The ablation models of Tables IV-VI and Fig. 4 as :func:`train_models` specs.
+
+    Every ablation of the paper is a training-time change (Table IV trains on complete
+    samples; Table V trains RAML with identical or learned fixed weights; Table VI drops loss
+    terms; Fig. 4 trains separate predictors or other λ), so each variant is its own run.
+    Variants whose configuration equals a main model of Table I are not retrained but named
+    as aliases: ``"Concat Fusion (full-modality)"`` is Concat Fusion (it never sees missing
+    patterns) and λ = 1 is RAML with its default λ1 = 1, λ2 = ``lambda_d_unit``.
+
+    Args:
+        options: the main models' options (``embed_dim``, ``hidden_dim``, ``sequence_encoder``, ...).
+        full: the paper's full set. ``False`` keeps one variant per comparison: Table IV only
+            RAML (full-modality) against Concat Fusion, Table VI only L^M + L^D (the "without
+            L^U" row the paper discusses); Tables V and Fig. 4 (left) are kept whole.
+        lambdas: the λ values of Fig. 4 (right); λ1 = ``lam`` and λ2 = ``lam * lambda_d_unit``.
+        lambda_d_unit: the default λ2 (the x-axis unit of the λ2 curve).
+
+    Returns:
+        ``(specs, aliases)``: ``{label: (method name, options)}`` to train and
+        ``{label: main model label}`` for the variants that re-use a main model.
+    """
+    opts = dict(options)
+    no_aug = dict(opts, pattern_augmentation=False)
+    full_modality = ("RAML", "TMC", "MD", "ETMC") if full else ("RAML",)
+    specs: dict[str, tuple[str, dict[str, Any]]] = {
+        f"{m} (full-modality)": (m, no_aug) for m in full_modality
+    }
+    aliases = {"Concat Fusion (full-modality)": "Concat Fusion"}
+    specs["Identical"] = ("RAML", dict(opts, weighting="identical"))
+    specs["Fixed"] = ("RAML", dict(opts, weighting="fixed"))
+    losses = {"L_M=1;L_U=0;L_D=1": dict(opts, lambda_u=0.0)}
+    if full:
+        losses = {
+            "L_M=1;L_U=0;L_D=0": dict(opts, lambda_u=0.0, lambda_d=0.0),
+            **losses,
+            "L_M=1;L_U=1;L_D=0": dict(opts, lambda_d=0.0),
+        }
+    specs.update({label: ("RAML", o) for label, o in losses.items()})
+    specs["RAML (separate predictors)"] = ("RAML", dict(opts, shared_predictor=False))
+    default_u = RAMLConfig.__dataclass_fields__["lambda_u"].default
+    default_d = RAMLConfig.__dataclass_fields__["lambda_d"].default
+    for lam in lambdas:
+        for name, value, default in (
+            ("lambda_u", float(lam), default_u),
+            ("lambda_d", float(lam) * lambda_d_unit, default_d),
+        ):
+            label = f"{name}={float(lam)}"
+            if np.isclose(value, default) and opts.get(name, default) == default:
+                aliases[label] = "RAML"
+            else:
+                specs[label] = ("RAML", dict(opts, **{name: value}))
+    return specs, aliases
+
+
+def train_models(
+    specs: Mapping[str, tuple[str, Mapping[str, Any]]],
+    splits: Mapping[str, MultimodalDataset],
+    seeds: Sequence[int],
+    config: TrainerConfig,
+    *,
+    cache: bool = True,
+) -> tuple[dict[str, dict[int, Method]], pd.DataFrame]:
+    """Train every ``label -> (method name, options)`` for every seed, selecting on validation.
+
+    The weights are initialised by :func:`workbench.methods.build` with ``seed`` (a forked
+    RNG: the caller's RNG state is untouched) and the Trainer runs with ``seed``.
+
+    Returns:
+        ``({label: {seed: model}}, log)`` where ``log`` has one row per run (label, seed,
+        best_epoch, best validation score, from_cache).
+    """
+    models: dict[str, dict[int, Method]] = {}
+    log = []
+    for label, (name, options) in specs.items():
+        models[label] = {}
+        for seed in seeds:
+            model = methods.build(name, splits["train"], seed=int(seed), **options)
+            trainer = Trainer(config, cache=cache, seed=int(seed))
+            models[label][int(seed)] = trainer.fit(model, splits["train"], splits["validation"])
+            log.append(
+                {
+                    "method": label,
+                    "seed": int(seed),
+                    "best_epoch": trainer.best_epoch_,
+                    "best_validation": trainer.best_score_,
+                    "from_cache": trainer.from_cache_,
+                }
+            )
+    return models, pd.DataFrame(log)
+
+
+# ----------------------------------------------------------------------------- run points
+def load_data(
+    dataset: str,
+    data_root: str | None = None,
+    *,
+    data_options: Mapping[str, Mapping[str, Any]] | None = None,
+    max_samples: Mapping[str, int] | None = None,
+) -> dict[str, MultimodalDataset]:
+    """The splits of ``dataset``, each cut to its first ``max_samples[split]`` samples.
+
+    Args:
+        dataset: a registered dataset name.
+        data_root: where a real dataset lives (``None``: the embedded data).
+        data_options: ``{dataset: keyword arguments of load_splits}`` (e.g. mfeat's ``views``).
+        max_samples: ``{split: n}``; ``None`` keeps every sample.
+    """
+    options = dict((data_options or {}).get(dataset, {}))
+    if "views" in options:
+        options["views"] = tuple(options["views"])
+    splits = load_splits(dataset, data_root, **options)
+    if max_samples:
+        splits = {
+            k: v.subset(range(min(int(max_samples[k]), len(v))), k) if k in max_samples else v
+            for k, v in splits.items()
+        }
+    return splits
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One trained model of a run point.
+
+    Attributes:
+        model: the trained model (best validation epoch, eval mode).
+        splits: the data it was trained and is evaluated on.
+        best_epoch: the epoch selected on validation.
+        val_score: its validation score.
+        from_cache: whether the checkpoint came from the Trainer's cache.
+    """
+
+    model: Method
+    splits: Mapping[str, MultimodalDataset]
+    best_epoch: int
+    val_score: float
+    from_cache: bool
+
+
+def fit_point(
+    *,
+    dataset: str,
+    method: str,
+    seed: int,
+    model: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    data_root: str | None = None,
+    data_options: Mapping[str, Mapping[str, Any]] | None = None,
+    max_samples: Mapping[str, int] | None = None,
+    embed_dim: int = 128,
+    hidden_dim: int = 128,
+    sequence_encoder: str = "lstm",
+    max_epochs: int = 60,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 5e-4,
+    patience: int | None = 8,
+    device: str = "auto",
+    cache: bool = True,
+) -> Fitted:
+    """Train the model of one run point (cached by the Trainer: a second call loads it).
+
+    Args:
+        dataset, method, seed, model, options: as in :func:`run_point`.
+        data_root, data_options, max_samples: as in :func:`load_data`.
+        embed_dim, hidden_dim, sequence_encoder: the model's sizes (every method's options).
+        max_epochs, batch_size, lr, weight_decay, patience, device: the
+            :class:`~workbench.training.TrainerConfig` (Adam; selection on validation).
+        cache: re-use the Trainer's checkpoint of the same run.
+
+    Raises:
+        TypeError: an unknown setting (e.g. a misspelt key in ``configs/raml.yaml``).
+    """
+    splits = load_data(dataset, data_root, data_options=data_options, max_samples=max_samples)
+    opts = dict(embed_dim=embed_dim, hidden_dim=hidden_dim, sequence_encoder=sequence_encoder)
+    opts.update(options or {})
+    config = TrainerConfig(
+        max_epochs=int(max_epochs),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        weight_decay=float(weight_decay),
+        patience=None if patience is None else int(patience),
+        device=device,
+        progress=False,
+    )
+    net = methods.build(model or method, splits["train"], seed=int(seed), **opts)
+    trainer = Trainer(config, cache=cache, seed=int(seed))
+    net = trainer.fit(net, splits["train"], splits["validation"])
+    return Fitted(
+        net, splits, int(trainer.best_epoch_), float(trainer.best_score_), trainer.from_cache_
+    )
+
+
+def run_point(
+    *,
+    dataset: str,
+    method: str,
+    seed: int,
+    role: str = "main",
+    model: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    metrics: Sequence[str] = ("wa", "ua"),
+    sigmas: Sequence[float] = (),
+    ps: Sequence[float] = (),
+    fixed_sigma: float = 0.18,
+    fixed_p: float = 0.1,
+    **training: Any,
+) -> pd.DataFrame:
+    """Train one model (cached) and evaluate it: one grid point of ``configs/raml.yaml``.
+
+    Args:
+        dataset: a registered dataset (``data_root``, ``data_options`` and ``max_samples`` in
+            ``training`` say where it is and how much of it is used).
+        method: the row label: a registered name of the RAML paper (``"RAML"``, ``"MD"``, ...)
+            or an ablation label (``"Identical"``, ``"L_M=1;L_U=0;L_D=1"``, ``"lambda_u=0.2"``).
+        seed: seed of the initial weights, the Trainer and the corruption draws.
+        role: ``"main"`` (Table I in every metric, Tables II-III in the first) or
+            ``"ablation"`` (Table I in the first metric).
+        model: the registered method trained (default ``method``).
+        options: the model's options beyond the shared ``embed_dim``, ``hidden_dim`` and
+            ``sequence_encoder`` (an ablation's change, e.g. ``{"weighting": "identical"}``).
+        metrics: metric names.
+        sigmas, ps: the noise and masking levels of Tables II-III (empty: skip them).
+        fixed_sigma, fixed_p: the other corruption's level in Table III.
+        training: :func:`fit_point`'s data and training settings (``max_epochs``, ``lr``, ...).
+
+    Returns:
+        Tidy rows (``method, dataset, condition, modality, level, metric, seed, value``) plus
+        ``table`` (``"I"``, ``"II"``, ``"III-top"``, ``"III-bottom"``), ``grid`` (``pattern``,
+        ``noise``, ``mask``, ``noise+mask``, ``mask+noise``), ``available`` and ``complete``
+        (pattern rows: how many modalities the pattern keeps, and whether it keeps all),
+        ``split`` (``"test"``), ``role``, ``best_epoch`` and ``val_score``.
+    """
+    if role not in ("main", "ablation"):
+        raise ValueError(f"run_point(role={role!r}); expected 'main' or 'ablation'.")
+    fitted = fit_point(
+        dataset=dataset, method=method, seed=seed, model=model, options=options, **training
+    )
+    test = fitted.splits["test"]
+    models = {method: {int(seed): fitted.model}}
+    metrics = list(metrics)
+    patterns = evaluate_patterns(models, test, metrics if role == "main" else metrics[:1])
+    kept = {label: len(c.pattern) for label, c in pattern_conditions(test.modalities).items()}
+    patterns["available"] = patterns["modality"].map(kept)  # NaN for "average"
+    patterns["complete"] = patterns["available"].eq(len(test.modalities))
+    patterns["table"], patterns["grid"] = "I", "pattern"
+    frames = [patterns]
+    if role == "main" and (sigmas or ps):
+        image, sequence = corruption_modalities(test)
+        grids = corruption_conditions(
+            image, sequence, sigmas=sigmas, ps=ps, fixed_p=fixed_p, fixed_sigma=fixed_sigma
+        )
+        for name, conds in grids.items():
+            df = robustness(models, test, conds, metrics[:1])
+            df["level"] = [_swept_level(c, _GRID_SWEPT[name]) for c in df["condition"]]
+            df["table"], df["grid"] = _GRID_TABLE[name], name
+            frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out["split"], out["role"] = "test", role
+    out["best_epoch"], out["val_score"] = fitted.best_epoch, fitted.val_score
+    return out
+
+
+def grid_for(
+    profile: Profile,
+    *,
+    dataset: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    device: str | None = None,
+    seed: int = 0,
+) -> Grid:
+    """The profile's grid with a notebook's parameters applied.
+
+    Args:
+        profile: a profile of ``configs/raml.yaml``.
+        dataset: replaces the profile's first dataset (others, e.g. the full profile's
+            ``mfeat``, are kept).
+        data_root: where a real dataset lives (``None``: as in the profile).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` (``None``: as in the profile).
+        seed: added to every seed of the profile (``0``: the profile's seeds).
+    """
+    grid = profile.grid
+    first = _first_dataset(grid)
+
+    def edit(params: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        if dataset is not None and out.get("dataset") == first:
+            out["dataset"] = dataset
+        if data_root is not None and "data_root" in out:
+            out["data_root"] = str(data_root)
+        if device is not None and "device" in out:
+            out["device"] = device
+        if "seed" in out and seed:
+            out["seed"] = int(out["seed"]) + int(seed)
+        return out
+
+    axes = {}
+    for name, values in grid.axes.items():
+        if name in ("dataset", "seed"):
+            values = list(dict.fromkeys(edit({name: v})[name] for v in values))
+        elif name in ("data_root", "device"):
+            values = [edit({name: v})[name] for v in values]
+        axes[name] = list(values)
+    return Grid(axes, [edit(p) for p in grid.points])
+
+
+def _first_dataset(grid: Grid) -> str | None:
+    if "dataset" in grid.axes:
+        return grid.axes["dataset"][0]
+    return next((p["dataset"] for p in grid.points if "dataset" in p), None)
+
+
+def run(
+    profile: Profile,
+    *,
+    dataset: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    store: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Run the profile's points (:func:`grid_for`) as a resumable sweep; the tidy results.
+
+    Finished points are kept in ``store`` (default the profile's, the one
+    :func:`workbench.experiments.reproduce` uses) and not recomputed.
+
+    Args:
+        n_jobs: worker processes (default 1: in this process, as a notebook runs).
+    """
+    grid = grid_for(profile, dataset=dataset, data_root=data_root, device=device, seed=seed)
+    store = ResultStore(Path(store) if store is not None else profile.default_store)
+    summary = run_sweep(profile.function, grid, store, n_jobs, log=log)
+    if summary.failed:
+        first = next(iter(summary.failed.values()))
+        raise RuntimeError(
+            f"{len(summary.failed)} of {len(grid)} RAML points failed (errors in {store.path}); "
+            f"first: {first}"
+        )
+    return summary.load()
+
+
+def trained(
+    profile: Profile,
+    method: str = "RAML",
+    *,
+    dataset: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    device: str | None = None,
+    seed: int = 0,
+) -> Fitted:
+    """The trained model of ``method`` with the first seed of its points in the profile's grid
+    (:func:`grid_for` with the same arguments as :func:`run`; loaded from the Trainer's cache
+    when :func:`run` trained it)."""
+    grid = grid_for(profile, dataset=dataset, data_root=data_root, device=device, seed=seed)
+    points = [p for p in grid if p.get("method") == method]
+    if not points:
+        raise ValueError(f"The {profile.name!r} RAML profile has no point of method {method!r}.")
+    point = min(points, key=lambda p: int(p["seed"]))
+    return fit_point(**{k: v for k, v in point.items() if k not in _EVALUATION})
+
+
+# ----------------------------------------------------------------------------- figures
+def weights_by_level(
+    model: RAML,
+    dataset: MultimodalDataset,
+    make_corruption: Callable[[float], Any],
+    levels: Sequence[float],
+    *,
+    seed: int = 0,
+    max_samples: int = 32,
+) -> dict[float, np.ndarray]:
+    """Fig. 5 (bottom): the element-wise weights ω ``[N, M, D]`` at each corruption level.
+
+    Args:
+        model: a trained RAML.
+        dataset: the samples shown (the first ``max_samples``).
+        make_corruption: ``level -> corruption`` (e.g. ``lambda s: GaussianNoise("image", s)``);
+            level 0 means clean.
+        levels: the levels, e.g. σ in (0, 0.18, 0.38).
+        seed: seed of the corruption draws (the same for every level).
+    """
+    out = {}
+    for level in levels:
+        corr = [] if float(level) == 0 else [make_corruption(level)]
+        out[float(level)] = element_weights(
+            model,
+            dataset,
+            corr,
+            generator=torch.Generator().manual_seed(seed),
+            max_samples=max_samples,
+        )
+    return out
+
+
+def corrupted_weights(
+    model: RAML,
+    dataset: MultimodalDataset,
+    *,
+    sigmas: Sequence[float] = (0.0, 0.18, 0.38),
+    ps: Sequence[float] = (0.0, 0.15, 0.25),
+    seed: int = 0,
+    max_samples: int = 8,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Fig. 5 (bottom): ω under Gaussian noise σ on the image modality and masking p on the
+    sequence modality (:func:`corruption_modalities`).
+
+    Returns:
+        ``{"noise": {"σ=0": ω, ...}, "mask": {"p=0": ω, ...}}`` (a grid is left out when the
+        dataset has no such modality); each ω is ``[N, M, D]``.
+    """
+    image, sequence = corruption_modalities(dataset)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    if image is not None:
+        w = weights_by_level(
+            model, dataset, lambda s: C.GaussianNoise(modality=image, sigma=s), sigmas,
+            seed=seed, max_samples=max_samples,
+        )  # fmt: skip
+        out["noise"] = {f"σ={k:g}": v for k, v in w.items()}
+    if sequence is not None:
+        w = weights_by_level(
+            model, dataset, lambda p: C.WordMask(modality=sequence, p=p), ps,
+            seed=seed, max_samples=max_samples,
+        )  # fmt: skip
+        out["mask"] = {f"p={k:g}": v for k, v in w.items()}
+    return out
+
+
+def mean_weights(
+    weights: Mapping[str, Mapping[str, np.ndarray]], modalities: Sequence[str]
+) -> pd.DataFrame:
+    """The mean weight of each modality per corruption level (one row per level)."""
+    return pd.DataFrame(
+        [
+            {"corruption": label, **{m: float(w[:, j].mean()) for j, m in enumerate(modalities)}}
+            for levels in weights.values()
+            for label, w in levels.items()
+        ]
+    )
+
+
+def ablation_frame(results: pd.DataFrame, metric: str = "wa") -> pd.DataFrame:
+    """Tables IV-VI and Fig. 4 as one frame: the ablation variants' Table I rows, the main
+    RAML and Concat Fusion rows on the seeds the ablations ran, and the variants that re-use a
+    main model under their ablation names ("Concat Fusion (full-modality)" is Concat Fusion,
+    ``lambda_u=1.0`` and ``lambda_d=1.0`` are RAML)."""
+    rows = results[(results["table"] == "I") & (results["metric"] == metric)]
+    ablation = rows[rows["role"] == "ablation"]
+    seeds = ablation["seed"].unique()
+    main = rows[(rows["role"] == "main") & rows["seed"].isin(seeds)]
+    frames = [ablation, main[main["method"].isin(["RAML", "Concat Fusion"])]]
+    names = set(ablation["method"])
+    if any(n.endswith("(full-modality)") for n in names):
+        frames.append(
+            main[main["method"] == "Concat Fusion"].assign(method="Concat Fusion (full-modality)")
+        )
+    for parameter in ("lambda_u", "lambda_d"):
+        if any(n.startswith(f"{parameter}=") for n in names) and f"{parameter}=1.0" not in names:
+            frames.append(main[main["method"] == "RAML"].assign(method=f"{parameter}=1.0"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def lambda_frame(results: pd.DataFrame, metric: str = "wa") -> pd.DataFrame:
+    """Fig. 4 (right): the pattern average of every λ variant (:func:`ablation_frame`, so
+    λ = 1 is RAML), with columns ``parameter`` (``lambda_u`` / ``lambda_d``) and ``lambda``
+    (λ1 itself; λ2 as a multiple of its default 0.01)."""
+    frame = ablation_frame(results, metric)
+    lam = frame[frame["method"].str.startswith("lambda_") & (frame["modality"] == "average")].copy()
+    parts = lam["method"].str.split("=", expand=True)
+    lam["parameter"] = parts[0] if len(lam) else pd.Series(dtype=str)
+    lam["lambda"] = parts[1].astype(float) if len(lam) else pd.Series(dtype=float)
+    return lam.reset_index(drop=True)
+
+
+def table_one(results: pd.DataFrame, dataset: str = REFERENCE_DATASET) -> pd.DataFrame:
+    """Table I of the paper (``dataset``, WA) next to the workbench's WA per missing pattern
+    (:func:`workbench.evaluation.paper_vs_workbench`; mean ± std over seeds). The paper's
+    image + text patterns are matched by position to the workbench's two modalities: ``{I}``
+    to the first, ``{T}`` to the second (the sequence modality of av_digits, audio)."""
+    ours = results[
+        (results["table"] == "I") & (results["metric"] == "wa") & (results["role"] == "main")
+    ]
+    ref = load_reference("raml")
+    paper = ref[
+        (ref["table"] == "I") & (ref["dataset"] == dataset) & ref["method"].isin(ours["method"])
+    ]
+    frames = []
+    for name, part in ours.groupby("dataset", sort=False):
+        labels = [m for m in part["modality"].unique() if m != "average"]
+        if len(labels) != 3:  # only two-modality data matches the image + text patterns
+            continue
+        mapping = {"{I}": labels[0], "{T}": labels[1], "{I,T}": labels[2]}
+        matched = paper.assign(modality=paper["modality"].replace(mapping))
+        frames.append(
+            paper_vs_workbench(matched, part, on=("method", "modality", "metric")).assign(
+                dataset=name
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ----------------------------------------------------------------------------- claims
+_PATTERN_AVG = {"condition": "missing_pattern", "modality": "average", "metric": "wa"}
+_REF_I = {"table": "I", "dataset": REFERENCE_DATASET}
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        id="raml.best_average",
+        text="RAML has the best average WA over the missing patterns (Table I)",
+        paper="raml", table="I", kind="best_of", method="RAML",
+        where={**_PATTERN_AVG, "role": "main"},
+        reference={**_REF_I, "modality": "average"},
+    ),
+    Claim(
+        id="raml.single_modality",
+        text="RAML beats Concat Fusion when one modality is left (Table I, single-modality patterns)",
+        paper="raml", table="I", kind="ordering", method="RAML", against=("Concat Fusion",),
+        where={"condition": "missing_pattern", "available": 1, "metric": "wa"},
+        reference={**_REF_I, "modality": ["{I}", "{T}"]},
+        pair_on=("modality",),
+    ),
+    Claim(
+        id="raml.full_modality",
+        text="RAML beats Concat Fusion on complete samples, both trained full-modality (Table IV)",
+        paper="raml", table="IV", kind="ordering", method="RAML (full-modality)",
+        against=("Concat Fusion",), paper_method="RAML",
+        where={"condition": "missing_pattern", "complete": True, "metric": "wa"},
+        reference={"table": "IV", "dataset": REFERENCE_DATASET},
+    ),
+    Claim(
+        id="raml.adaptive_vs_identical",
+        text="Adaptive weights beat identical weights (Table V)",
+        paper="raml", table="V", kind="ordering", method="RAML", against=("Identical",),
+        paper_method="Adaptive (RAML)", where=_PATTERN_AVG,
+        reference={"table": "V", "dataset": REFERENCE_DATASET},
+    ),
+    Claim(
+        id="raml.adaptive_vs_fixed",
+        text="Adaptive weights beat fixed weights (Table V)",
+        paper="raml", table="V", kind="ordering", method="RAML", against=("Fixed",),
+        paper_method="Adaptive (RAML)", where=_PATTERN_AVG,
+        reference={"table": "V", "dataset": REFERENCE_DATASET},
+    ),
+    Claim(
+        id="raml.unimodal_loss",
+        text="L^U helps: full RAML beats L^M + L^D (Table VI)",
+        paper="raml", table="VI", kind="ordering", method="RAML",
+        against=("L_M=1;L_U=0;L_D=1",), paper_method="L_M=1;L_U=1;L_D=1",
+        where=_PATTERN_AVG,
+        reference={"table": "VI", "dataset": REFERENCE_DATASET, "modality": "average"},
+    ),
+    Claim(
+        id="raml.shared_predictor",
+        text="The shared predictor beats separate unimodal predictors (Fig. 4 left)",
+        paper="raml", table="", kind="ordering", method="RAML",
+        against=("RAML (separate predictors)",), where=_PATTERN_AVG, source="Fig. 4 (left)",
+    ),
+    Claim(
+        id="raml.best_under_noise",
+        text="RAML has the best WA under Gaussian noise on the image (Table II)",
+        paper="raml", table="II", kind="best_of", method="RAML",
+        where={"grid": "noise", "metric": "wa"}, pair_on=("level",),
+        reference={"table": "II", "dataset": REFERENCE_DATASET, "modality": "image"},
+    ),
+    Claim(
+        id="raml.best_under_masking",
+        text="RAML has the best WA under masking of the sequence (text) modality (Table II)",
+        paper="raml", table="II", kind="best_of", method="RAML",
+        where={"grid": "mask", "metric": "wa"}, pair_on=("level",),
+        reference={"table": "II", "dataset": REFERENCE_DATASET, "modality": "text"},
+    ),
+    Claim(
+        id="raml.best_under_both",
+        text="RAML has the best WA under noise and masking at once (Table III)",
+        paper="raml", table="III", kind="best_of", method="RAML",
+        where={"grid": ["noise+mask", "mask+noise"], "metric": "wa"},
+        pair_on=("grid", "level"),
+        reference={"table": ["III-top", "III-bottom"], "dataset": REFERENCE_DATASET},
+    ),
+)  # fmt: skip
+"""The RAML paper's claims that the workbench checks. The paper side is read from
+``workbench/reference/raml.csv`` (Food-101, the paper's image + text dataset); the workbench
+side from :func:`run_point`'s rows (the sequence modality in the role of text)."""
+
+
+def reference() -> pd.DataFrame:
+    """The paper's published numbers with Table VI's loss combinations as method names.
+
+    Table VI prints RAML under four loss combinations (its ``level``, e.g.
+    ``"L_M=1;L_U=0;L_D=1"``); naming each row by its combination lets a claim compare two of
+    them, as the workbench names its ablation variants.
+    """
+    ref = load_reference("raml")
+    vi = ref["table"] == "VI"
+    ref.loc[vi, "method"] = ref.loc[vi, "level"]
+    ref.loc[vi, "level"] = ""
+    return ref
+
+
+def paper_table(
+    results: pd.DataFrame,
+    *,
+    profile: str | None = None,
+    claims: Iterable[Claim] = CLAIMS,
+) -> pd.DataFrame:
+    """The paper-vs-workbench table: :data:`CLAIMS` evaluated on ``results``, per dataset.
+
+    Args:
+        results: :func:`run_point` rows (e.g. :func:`run`'s or ``reproduce("raml", ...)``'s).
+        profile: the profile the results come from (a column of the table).
+        claims: the claims to check.
+
+    Returns:
+        :func:`workbench.claims.evaluate`'s columns with ``dataset`` first.
+    """
+    claims = tuple(claims)
+    ref = {"raml": reference()}
+    tables = [
+        evaluate(claims, part, reference=ref, profile=profile).assign(dataset=name)
+        for name, part in results.groupby("dataset", sort=False)
+    ]
+    if not tables:
+        return evaluate(claims, results, reference=ref, profile=profile).assign(dataset="")
+    out = pd.concat(tables, ignore_index=True)
+    return out[["dataset", *[c for c in out.columns if c != "dataset"]]]
