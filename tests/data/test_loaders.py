@@ -14,7 +14,15 @@ import scipy.sparse
 import torch
 from real_formats import affect_dict, image, write_hateful_memes, write_mmimdb, write_pickle
 
-from workbench.data import affect, load_splits, multibench, multiview, read_card, vision_language
+from workbench.data import (
+    DataFormatError,
+    affect,
+    load_splits,
+    multibench,
+    multiview,
+    read_card,
+    vision_language,
+)
 from workbench.data._real import decode_text, seeded_split
 
 # ----------------------------------------------------------------------------- helpers
@@ -163,13 +171,14 @@ def test_three_sources_ucd_layout(tmp_path, rng):
     assert [ds.meta["topics"][int(c)] for c in ds.y] == [topic_of[d] for d in ds.meta["ids"]]
 
 
-def test_v73_mat_is_refused_with_conversion_hint(tmp_path):
+def test_damaged_v73_mat_names_the_file(tmp_path):
     path = tmp_path / "prokaryotic.mat"
     path.write_bytes(
         b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(124) + b"\x00\x02IM" + b"\x00" * 512
     )
-    with pytest.raises(ValueError, match="v7.3"):
+    with pytest.raises(DataFormatError, match="v7.3") as err:
         multiview.load_prokaryotic(tmp_path)
+    assert str(path) in str(err.value)
 
 
 # ----------------------------------------------------------------------------- missing files
@@ -336,9 +345,10 @@ def test_hateful_memes_jsonl(tmp_path, rng):
     splits = vision_language.load_hateful_memes(tmp_path, image_size=8)
     ds = splits["test"]
     assert ds.inputs["image"].shape == (3, 3, 8, 8)
-    assert decode_text(ds.inputs["text"][1]) == "meme tes1 é"
+    assert decode_text(ds.inputs["text"][1]) == "meme 3001 é"
+    assert ds.meta["ids"] == [3000, 3001, 3002]  # integer ids, as released
     batch = _check_splits(splits, 9)
-    assert decode_text(batch.inputs["text"][0]) == "meme tra0 é"  # padding dropped
+    assert decode_text(batch.inputs["text"][0]) == "meme 1000 é"  # padding dropped
 
 
 def test_mmimdb_split_json_and_genres(tmp_path, rng):
@@ -357,7 +367,9 @@ def test_mmimdb_split_json_and_genres(tmp_path, rng):
     y = splits["train"].y
     assert y.shape == (3, 23) and y[2].sum() == 0  # Talk-Show is not among the 23 genres
     assert y[1, g.index("Comedy")] == 1 and y[1, g.index("Romance")] == 1
-    assert decode_text(splits["validation"].inputs["text"][0]) == "plot 4 more"
+    assert decode_text(splits["validation"].inputs["text"][0]) == "plot 4"  # the longest plot
+    joined = vision_language.load_mmimdb(tmp_path, image_size=8, plot="all")
+    assert decode_text(joined["validation"].inputs["text"][0]) == "plot 4 more"
     _check_splits(splits, 6)
 
 

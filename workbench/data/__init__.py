@@ -16,12 +16,14 @@ from . import (  # noqa: F401
     synthetic,
     vision_language,
 )
+from ._real import DataFormatError
 from .base import DataCard, MultimodalBatch, MultimodalDataset, Task, collate, read_card
 from .registry import SPLITS, available, load, load_splits, register, spec
 
 __all__ = [
     "SPLITS",
     "DataCard",
+    "DataFormatError",
     "MultimodalBatch",
     "MultimodalDataset",
     "Task",

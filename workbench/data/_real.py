@@ -24,6 +24,8 @@ from torch import Tensor
 from .base import MultimodalDataset, Task
 
 __all__ = [
+    "DataFormatError",
+    "check_finite",
     "decode_text",
     "encode_labels",
     "encode_text",
@@ -31,10 +33,34 @@ __all__ = [
     "load_image",
     "load_npz",
     "make_splits",
+    "malformed",
     "missing_file",
     "read_jsonl",
     "seeded_split",
 ]
+
+
+class DataFormatError(ValueError):
+    """A real-data file exists but does not hold what its published format promises (truncated,
+    wrong keys, wrong shapes, labels that do not match the samples, NaN). The message names the
+    file, the key inside it and what was expected."""
+
+
+def malformed(path: Path | str, key: str | None, expected: str, found: str = "") -> DataFormatError:
+    """The :class:`DataFormatError` for ``key`` of file ``path``: what was expected, what was found."""
+    where = f"{str(path)!r}" + (f", key {key!r}" if key else "")
+    return DataFormatError(
+        f"Malformed file {where}: expected {expected}{'; found ' + found if found else ''}."
+    )
+
+
+def check_finite(x: np.ndarray, path: Path | str, key: str) -> np.ndarray:
+    """``x`` unchanged, or a :class:`DataFormatError` naming ``path``/``key`` if it holds NaN/inf."""
+    arr = np.asarray(x)
+    if arr.dtype.kind in "fc" and arr.size and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise malformed(path, key, "finite numbers", f"{bad} NaN/inf value(s) of {arr.size}")
+    return x
 
 
 def missing_file(
@@ -154,12 +180,39 @@ def load_image(path: Path, size: int | tuple[int, int]) -> Tensor:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file (blank lines skipped)."""
+    """The records of a JSON-lines file (blank lines skipped); a line that is not a JSON object
+    raises :class:`DataFormatError` with the file and line number."""
+    out = []
     with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise malformed(path, f"line {i}", "one JSON object per line", str(e)) from None
+            if not isinstance(rec, dict):
+                raise malformed(path, f"line {i}", "a JSON object", type(rec).__name__)
+            out.append(rec)
+    return out
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, read with ``allow_pickle=False`` (never unpickles)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """All arrays of an ``.npz`` file, read with ``allow_pickle=False`` (never unpickles).
+
+    Raises:
+        DataFormatError: for a truncated or corrupt archive, naming the file.
+    """
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        if isinstance(e, ValueError) and "allow_pickle" in str(e):
+            raise malformed(
+                path, None, "plain numeric/string arrays", "an object array (needs unpickling)"
+            ) from None
+        raise malformed(path, None, "a complete .npz archive", f"{type(e).__name__}: {e}") from None

@@ -7,8 +7,10 @@ Formats followed:
   ``V/<V_type>.h5``, ``L/<L_type>.h5`` (one ``[L_i, D]`` dataset per utterance name; defaults
   ``comparE`` 130-d, ``denseface`` 342-d, ``bert_large`` 1024-d) and
   ``target/<fold>/{trn,val,tst}_{label,int2name}.npy`` (one-hot labels, utterance names); 10
-  speaker-independent folds. ``.h5`` needs h5py (not a dependency); an ``.npz`` with the same
-  stem and utterance names as keys is read without it.
+  speaker-independent folds. ``int2name`` is ``[N, 1]`` bytes, read as ``int2name[i][0].decode()``
+  as MMIN does. The ``.h5`` files are read with h5py; an ``.npz`` with the same stem and the
+  utterance names as keys is read too. ``normalize="trn"`` uses MMIN's
+  ``A/comparE_mean_std.h5`` (a group per fold with ``mean`` and ``std``).
 - CREMA-D and Kinetics-Sounds, OGM-GE (``GeWu-Lab/OGM-GE_CVPR2022``,
   ``dataset/CramedDataset.py``, ``data/KineticSound/my_{train,test}.txt``): a csv list of clips
   (CREMA-D ``train.csv``/``test.csv`` rows ``clip,EMOTION``; KS ``my_train.txt``/``my_test.txt``
@@ -29,7 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._real import find_file, load_image, load_npz, missing_file, seeded_split
+from ._real import (
+    DataFormatError,
+    find_file,
+    load_image,
+    load_npz,
+    malformed,
+    missing_file,
+    seeded_split,
+)
 from .base import MultimodalDataset, Task
 from .multibench import load_pickle_or_npz
 from .registry import register
@@ -48,20 +58,22 @@ __all__ = [
 _MMIN = "https://sail.usc.edu/iemocap/ (features as released with MMIN: github.com/AIM3-RUC/MMIN)"
 
 
-def _feature_store(root: Path, sub: str, stem: str):
+def _feature_store(root: Path, sub: str, stem: str) -> tuple[dict[str, np.ndarray], Path]:
+    """``({utterance name: [L_i, D] features}, file)`` of one MMIN feature file."""
     npz, h5 = root / sub / f"{stem}.npz", root / sub / f"{stem}.h5"
     if npz.exists():
-        return load_npz(npz)
+        return load_npz(npz), npz
     if h5.exists():
+        import h5py
+
         try:
-            import h5py
-        except ImportError:
-            raise ImportError(
-                f"{h5} is HDF5 and h5py is not installed: `pip install h5py`, or save the features once "
-                f"as {npz} (np.savez with the utterance names as keys)."
+            with h5py.File(h5, "r") as f:
+                store = {k: np.asarray(f[k][()]) for k in f if isinstance(f[k], h5py.Dataset)}
+            return store, h5
+        except OSError as e:
+            raise malformed(
+                h5, None, "a complete HDF5 file (one dataset per utterance)", str(e)
             ) from None
-        with h5py.File(h5, "r") as f:
-            return {k: np.asarray(f[k][()]) for k in f}
     raise missing_file("iemocap", [npz, h5], _MMIN)
 
 
@@ -70,6 +82,37 @@ def _names(arr: np.ndarray) -> list[str]:
     for x in np.asarray(arr).reshape(len(arr), -1)[:, 0]:
         out.append(x.decode() if isinstance(x, bytes) else str(x))
     return out
+
+
+def _load_npy(path: Path, trust_pickle: bool = False) -> np.ndarray:
+    """A ``.npy`` array; an object array needs ``trust_pickle``; a damaged file names the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise malformed(path, None, "a complete .npy array", str(e)) from None
+        if not trust_pickle:
+            raise DataFormatError(
+                f"{path} holds an object array (needs unpickling); pass trust_pickle=True if you trust it."
+            ) from None
+        return np.load(path, allow_pickle=True)
+    except (EOFError, OSError) as e:
+        raise malformed(path, None, "a complete .npy array", f"{type(e).__name__}: {e}") from None
+
+
+def _mean_std(root: Path, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    import h5py
+
+    path = find_file(root, "iemocap", ["A/comparE_mean_std.h5"], _MMIN, "needed by normalize='trn'")
+    with h5py.File(path, "r") as f:
+        if str(fold) not in f or not {"mean", "std"} <= set(f[str(fold)]):
+            raise malformed(
+                path,
+                f"{fold}/mean, {fold}/std",
+                "a group per fold with 'mean' and 'std'",
+                f"keys {sorted(f)}",
+            )
+        return np.asarray(f[str(fold)]["mean"][()]), np.asarray(f[str(fold)]["std"][()])
 
 
 @register("iemocap", embedded=False)
@@ -88,8 +131,9 @@ def load_iemocap(
     Args:
         fold: cross-validation fold 1..10 (MMIN/RAML: 8 speakers train, 1 val, 1 test).
         audio, vision, text: feature file stems under ``A/``, ``V/``, ``L/``.
-        normalize: ``"utt"`` z-scores each audio utterance over time (MMIN's ``norm_method=utt``;
-            MMIN's ``trn`` uses a stats file not read here), ``None`` leaves features as stored.
+        normalize: ``"utt"`` z-scores each audio utterance over time (MMIN's ``norm_method=utt``),
+            ``"trn"`` uses the fold's training mean/std of ``A/comparE_mean_std.h5`` (MMIN's
+            ``trn``), ``None`` leaves features as stored.
         trust_pickle: needed only if the ``int2name`` arrays were saved as object arrays.
     """
     root = Path(root)
@@ -98,32 +142,57 @@ def load_iemocap(
         "vision": _feature_store(root, "V", vision),
         "text": _feature_store(root, "L", text),
     }
+    if normalize not in ("utt", "trn", None):
+        raise ValueError(f"normalize={normalize!r}; expected 'utt', 'trn' or None.")
+    mean_std = _mean_std(root, fold) if normalize == "trn" else None
     task = Task("multiclass", 4, "accuracy")
     out = {}
     for split, set_name in (("train", "trn"), ("validation", "val"), ("test", "tst")):
         lab_path = find_file(root, "iemocap", [f"target/{fold}/{set_name}_label.npy"], _MMIN)
         name_path = find_file(root, "iemocap", [f"target/{fold}/{set_name}_int2name.npy"], _MMIN)
-        labels = np.load(lab_path, allow_pickle=False)
+        labels = _load_npy(lab_path)
+        names = _names(_load_npy(name_path, trust_pickle))
+        if labels.ndim not in (1, 2) or len(labels) != len(names):
+            raise malformed(
+                lab_path,
+                None,
+                f"one label row per utterance of {name_path.name} ({len(names)})",
+                f"shape {labels.shape}",
+            )
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            raise malformed(
+                lab_path, None, "finite labels", f"{int((~np.isfinite(labels)).sum())} NaN/inf"
+            )
         y = labels.argmax(axis=1) if labels.ndim == 2 else labels.astype(np.int64)
-        try:
-            names = _names(np.load(name_path, allow_pickle=False))
-        except ValueError:
-            if not trust_pickle:
-                raise ValueError(
-                    f"{name_path} holds an object array (needs unpickling); pass trust_pickle=True if you trust it."
-                ) from None
-            names = _names(np.load(name_path, allow_pickle=True))
+        if len(y) and (y.min() < 0 or y.max() > 3):
+            raise malformed(
+                lab_path,
+                None,
+                "4 classes (one-hot [N, 4] or ids 0..3)",
+                f"ids {y.min()}..{y.max()}",
+            )
         inputs: dict[str, list[torch.Tensor]] = {m: [] for m in stores}
         for n in names:
-            for m, store in stores.items():
+            for m, (store, store_path) in stores.items():
                 if n not in store:
-                    raise ValueError(f"IEMOCAP: utterance {n!r} of {name_path} has no {m} feature.")
+                    raise malformed(
+                        store_path,
+                        n,
+                        f"a {m} feature for every utterance of {name_path}",
+                        "no such utterance",
+                    )
                 x = torch.as_tensor(np.atleast_2d(store[n]), dtype=torch.float32)
+                if not torch.isfinite(x).all():
+                    raise malformed(store_path, n, "finite features", "NaN/inf")
                 if m == "audio" and normalize == "utt":
                     std = x.std(dim=0, keepdim=True) if len(x) > 1 else torch.ones_like(x[:1])
                     x = (x - x.mean(dim=0, keepdim=True)) / torch.where(
                         std == 0, torch.ones_like(std), std
                     )
+                elif m == "audio" and normalize == "trn":
+                    mu = torch.as_tensor(mean_std[0], dtype=torch.float32).reshape(1, -1)
+                    sd = torch.as_tensor(mean_std[1], dtype=torch.float32).reshape(1, -1)
+                    x = (x - mu) / torch.where(sd == 0, torch.ones_like(sd), sd)
                 inputs[m].append(x)
         out[split] = MultimodalDataset(
             "iemocap",

@@ -13,7 +13,14 @@ Formats follow MultiBench (https://github.com/pliang279/MultiBench):
   MultiBench's (``random.Random(42).shuffle``);
 - MuJoCo Push (``datasets/gentle_push/data_loader.py``, fannypack trajectory files):
   ``gentle_push_1000.hdf5`` (train), ``gentle_push_10.hdf5`` (validation),
-  ``gentle_push_300.hdf5`` (test), each with groups ``trajectory<i>`` of per-timestep arrays.
+  ``gentle_push_300.hdf5`` (test), each with groups ``trajectory<i>`` of per-timestep arrays
+  (fannypack's ``TrajectoriesFile``: float32, lzf-compressed), read with h5py.
+
+A file that does not hold what its format promises (truncated, missing keys, wrong shapes, label
+counts that do not match the samples, NaN labels) raises :class:`DataFormatError` naming the file,
+the key (``train/labels``, ``trajectory3/eef_pos``) and what was expected. As MultiBench does,
+samples whose text is all zero are dropped (its ``drop_entry``) and the audio's ``-inf`` is set to
+0 (NaN/inf features likewise; the count is in ``meta``).
 
 Pickles are never opened unless the caller passes ``trust_pickle=True``: unpickling runs
 arbitrary code. :func:`convert_pickle_to_npz` converts a trusted pickle once into an ``.npz``
@@ -32,7 +39,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._real import encode_labels, find_file, load_image, load_npz, missing_file
+from ._real import (
+    DataFormatError,
+    encode_labels,
+    find_file,
+    load_image,
+    load_npz,
+    malformed,
+    missing_file,
+)
 from .base import MultimodalDataset, Task
 from .registry import register
 
@@ -138,7 +153,10 @@ def load_pickle_or_npz(path: Path, trust_pickle: bool) -> dict[str, Any]:
     if not trust_pickle:
         raise _untrusted(path)
     with path.open("rb") as f:
-        return pickle.load(f)  # noqa: S301 - trust_pickle=True
+        try:
+            return pickle.load(f)  # noqa: S301 - trust_pickle=True
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as e:
+            raise malformed(path, None, "a complete pickle", f"{type(e).__name__}: {e}") from None
 
 
 def _find_data(root: Path, name: str, stems: Sequence[str], published: str) -> Path:
@@ -156,12 +174,18 @@ _SPLIT_KEYS = {
 }
 
 
-def _get(d: Mapping[Any, Any], keys: Sequence[str], what: str, name: str) -> Any:
+def _get(d: Any, keys: Sequence[str], path: Path, where: str) -> Any:
+    """``d[k]`` for the first of ``keys`` present (str or bytes keys), else a
+    :class:`DataFormatError` naming the file and the key path ``where``."""
+    if not isinstance(d, Mapping):
+        raise malformed(path, where or None, "a dict", type(d).__name__)
     for k in keys:
         for kk in (k, k.encode()):
             if kk in d:
                 return d[kk]
-    raise ValueError(f"Dataset {name!r}: {what} has keys {list(d)[:10]}, none of {list(keys)}.")
+    shown = [k.decode() if isinstance(k, bytes) else k for k in list(d)[:10]]
+    key = "/".join(p for p in (where, " or ".join(keys)) if p)
+    raise malformed(path, key, f"one of the keys {list(keys)}", f"keys {shown}")
 
 
 def _trim(x: np.ndarray, start: int) -> torch.Tensor:
@@ -188,19 +212,58 @@ def _affect(
         raise ValueError(f"task={task!r} for {name!r}; expected 'regression' or 'binary'.")
     out: dict[str, MultimodalDataset] = {}
     for split, keys in _SPLIT_KEYS.items():
-        part = _get(data, keys, "the file", name)
-        arrays = {
-            m: np.nan_to_num(
-                np.asarray(_get(part, [m], f"split {split!r}", name), dtype=np.float32),
-                nan=0.0,
-                posinf=0.0,
-                neginf=0.0,
+        split_key = next((k for k in keys if k in data or k.encode() in data), keys[0])
+        part = _get(data, keys, path, "")
+        arrays: dict[str, np.ndarray] = {}
+        nonfinite = 0
+        for m in ("text", "vision", "audio"):
+            key = f"{split_key}/{m}"
+            try:
+                a = np.asarray(_get(part, [m], path, split_key), dtype=np.float32)
+            except (TypeError, ValueError) as e:
+                if isinstance(e, DataFormatError):
+                    raise
+                raise malformed(path, key, "a numeric [N, L, D] array", str(e)) from None
+            if a.ndim != 3:
+                raise malformed(
+                    path, key, "a [N, L, D] array (samples, steps, features)", f"shape {a.shape}"
+                )
+            nonfinite += int((~np.isfinite(a)).sum())
+            # MultiBench sets the audio's -inf to 0 (Affectdataset); NaN/inf likewise here.
+            arrays[m] = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+        n = len(arrays["text"])
+        for m, a in arrays.items():
+            if len(a) != n:
+                raise malformed(
+                    path, f"{split_key}/{m}", f"{n} samples, as {split_key}/text", f"{len(a)}"
+                )
+        raw_labels = _get(part, ["labels", "label"], path, split_key)
+        try:
+            labels = np.asarray(raw_labels, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise malformed(path, f"{split_key}/labels", "numeric labels", str(e)) from None
+        if labels.size != n or (labels.ndim and labels.shape[0] != n):
+            raise malformed(
+                path,
+                f"{split_key}/labels",
+                f"one label per sample ({n}, as {split_key}/text), shape [N] or [N, 1, 1]",
+                f"shape {labels.shape}",
             )
-            for m in ("text", "vision", "audio")
-        }
-        labels = np.asarray(
-            _get(part, ["labels", "label"], f"split {split!r}", name), dtype=np.float32
-        ).reshape(len(arrays["text"]), -1)[:, 0]
+        labels = labels.reshape(n)
+        if not np.isfinite(labels).all():
+            raise malformed(
+                path,
+                f"{split_key}/labels",
+                "finite labels",
+                f"{int((~np.isfinite(labels)).sum())} NaN/inf",
+            )
+        # MultiBench's drop_entry: samples whose text is all zero are dropped (its aligned mode
+        # cannot find where such a sequence starts).
+        keep = np.flatnonzero(np.abs(arrays["text"]).reshape(n, -1).sum(axis=1) > 0)
+        dropped = n - len(keep)
+        if dropped:
+            arrays = {m: a[keep] for m, a in arrays.items()}
+            labels = labels[keep]
         y = (
             torch.as_tensor(labels)
             if task == "regression"
@@ -208,18 +271,21 @@ def _affect(
         )
         if trim_padding:
             # MultiBench's aligned mode: drop the leading zero-padding rows of the text sequence
-            # (the same start for every modality); at least one row is kept.
+            # (the same start for every modality).
             inputs: dict[str, Any] = {m: [] for m in arrays}
             for i in range(len(labels)):
-                nz = np.flatnonzero(np.abs(arrays["text"][i]).sum(axis=-1))
-                start = int(nz[0]) if len(nz) else arrays["text"].shape[1] - 1
+                start = int(np.flatnonzero(np.abs(arrays["text"][i]).sum(axis=-1))[0])
                 for m in arrays:
                     inputs[m].append(_trim(arrays[m][i], start))
         else:
             inputs = {m: torch.as_tensor(a) for m, a in arrays.items()}
-        out[split] = MultimodalDataset(
-            name, inputs, y, t, split=split, meta={"file": str(path), "task": task}
-        )
+        meta = {
+            "file": str(path),
+            "task": task,
+            "dropped_empty_text": dropped,
+            "nonfinite_features_zeroed": nonfinite,
+        }
+        out[split] = MultimodalDataset(name, inputs, y, t, split=split, meta=meta)
     return out
 
 
@@ -289,6 +355,16 @@ def load_ur_funny(
 # ----------------------------------------------------------------------------- AV-MNIST
 
 
+def _npy(path: Path) -> np.ndarray:
+    """A ``.npy`` array without unpickling; a truncated or object file names the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        raise malformed(
+            path, None, "a complete numeric .npy array", f"{type(e).__name__}: {e}"
+        ) from None
+
+
 @register("avmnist", embedded=False)
 def load_avmnist(
     root: Path, *, normalize: bool = True, n_validation: int = 5000
@@ -304,15 +380,27 @@ def load_avmnist(
     src = "https://github.com/pliang279/MultiBench/tree/main/datasets/avmnist"
     arrays = {}
     for part in ("train", "test"):
-        img = np.load(
-            find_file(root, "avmnist", [f"image/{part}_data.npy"], src), allow_pickle=False
-        )
-        aud = np.load(
-            find_file(root, "avmnist", [f"audio/{part}_data.npy"], src), allow_pickle=False
-        )
-        lab = np.load(find_file(root, "avmnist", [f"{part}_labels.npy"], src), allow_pickle=False)
-        img = img.astype(np.float32).reshape(len(img), 1, 28, 28)
-        aud = aud.astype(np.float32).reshape(len(aud), 1, 112, 112)
+        img_path = find_file(root, "avmnist", [f"image/{part}_data.npy"], src)
+        aud_path = find_file(root, "avmnist", [f"audio/{part}_data.npy"], src)
+        lab_path = find_file(root, "avmnist", [f"{part}_labels.npy"], src)
+        img, aud, lab = _npy(img_path), _npy(aud_path), _npy(lab_path)
+        n = len(lab)
+        if lab.ndim != 1 and not (lab.ndim == 2 and lab.shape[1] == 1):
+            raise malformed(lab_path, None, "a label vector [N]", f"shape {lab.shape}")
+        for arr, p, per, what in (
+            (img, img_path, 784, "[N, 784] (28 x 28 digits)"),
+            (aud, aud_path, 112 * 112, "[N, 112, 112] spectrograms"),
+        ):
+            if len(arr) != n or arr.size != n * per:
+                raise malformed(
+                    p, None, f"{what} with N = {n} as {lab_path.name}", f"shape {arr.shape}"
+                )
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise malformed(
+                    p, None, "finite numbers", f"{int((~np.isfinite(arr)).sum())} NaN/inf"
+                )
+        img = img.astype(np.float32).reshape(n, 1, 28, 28)
+        aud = aud.astype(np.float32).reshape(n, 1, 112, 112)
         if normalize:
             img, aud = img / 255.0, aud / 255.0
         arrays[part] = (img, aud, lab.astype(np.int64).ravel())
@@ -412,14 +500,10 @@ PUSH_FILES = {
 def convert_hdf5_to_npz(path: str | Path, out: str | Path) -> Path:
     """Convert a fannypack trajectory ``.hdf5`` into an ``.npz`` (``trajectory<i>/<key>`` arrays).
 
-    Needs ``h5py`` (not a workbench dependency): run once where it is installed.
+    Optional: the loader reads the ``.hdf5`` directly (h5py is a workbench dependency).
     """
-    try:
-        import h5py
-    except ImportError as e:
-        raise ImportError(
-            "convert_hdf5_to_npz needs h5py: `pip install h5py`, then run it once."
-        ) from e
+    import h5py
+
     flat = {}
     with h5py.File(path, "r") as f:
         for group in f:
@@ -429,25 +513,79 @@ def convert_hdf5_to_npz(path: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
+PUSH_KEYS = ("eef_pos", "force", "contact", "image", "Cylinder0_pos")
+
+
 def _push_trajectories(root: Path, stem: str) -> list[dict[str, np.ndarray]]:
+    """The trajectories of one fannypack ``TrajectoriesFile`` (``.hdf5``, read with h5py) or its
+    ``.npz`` conversion: groups ``trajectory<i>`` of per-timestep arrays (MultiBench's
+    ``_load_trajectories`` reads ``eef_pos [T, 3]``, ``force [T, 6]``, ``contact [T]``,
+    ``image [T, 32, 32]``, ``Cylinder0_pos [T, 3]``; other keys such as ``object-state`` are
+    ignored)."""
     src = "MultiBench's datasets/gentle_push/data_loader.py (Google Drive links there)"
     npz, h5 = root / f"{stem}.npz", root / f"{stem}.hdf5"
     if npz.exists():
-        tree = _unflatten(load_npz(npz))
+        tree, path = _unflatten(load_npz(npz)), npz
     elif h5.exists():
+        import h5py
+
+        path = h5
         try:
-            import h5py
-        except ImportError:
-            raise ImportError(
-                f"{h5} is HDF5 and h5py is not installed. Either `pip install h5py`, or convert once "
-                f"elsewhere with workbench.data.multibench.convert_hdf5_to_npz({str(h5)!r}, {str(npz)!r})."
+            with h5py.File(h5, "r") as f:
+                tree = {
+                    g: {k: np.asarray(f[g][k][()]) for k in f[g]}
+                    for g in f
+                    if isinstance(f[g], h5py.Group)
+                }
+        except OSError as e:
+            raise malformed(
+                h5, None, "a complete fannypack trajectories HDF5 file", str(e)
             ) from None
-        with h5py.File(h5, "r") as f:
-            tree = {g: {k: np.asarray(f[g][k][()]) for k in f[g]} for g in f}
     else:
         raise missing_file("mujoco_push", [npz, h5], src)
-    names = sorted(tree, key=lambda g: int("".join(c for c in g if c.isdigit()) or 0))
-    return [tree[g] for g in names]
+    groups = [g for g in tree if g.startswith("trajectory") and g[len("trajectory") :].isdigit()]
+    if not groups:
+        raise malformed(
+            path,
+            None,
+            "groups trajectory0, trajectory1, ... (fannypack)",
+            f"keys {sorted(tree)[:10]}",
+        )
+    out = []
+    for g in sorted(groups, key=lambda g: int(g[len("trajectory") :])):
+        tr = tree[g]
+        missing = [k for k in PUSH_KEYS if k not in tr]
+        if missing:
+            raise malformed(
+                path,
+                f"{g}/{missing[0]}",
+                f"the keys {list(PUSH_KEYS)} in every trajectory",
+                f"keys {sorted(tr)}",
+            )
+        T = len(np.atleast_1d(tr["eef_pos"]))
+        shapes = {
+            "eef_pos": (T, 3),
+            "Cylinder0_pos": (T, None),
+            "force": (T, None),
+            "contact": (T,),
+            "image": (T, 32, 32),
+        }
+        for k, shape in shapes.items():
+            arr = np.asarray(tr[k])
+            ok = arr.ndim == len(shape) and all(
+                e is None or a == e for a, e in zip(arr.shape, shape)
+            )
+            if not ok:
+                want = "[" + ", ".join("*" if e is None else str(e) for e in shape) + "]"
+                raise malformed(
+                    path, f"{g}/{k}", f"shape {want} (T = {T} steps)", f"shape {arr.shape}"
+                )
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise malformed(
+                    path, f"{g}/{k}", "finite numbers", f"{int((~np.isfinite(arr)).sum())} NaN/inf"
+                )
+        out.append(tr)
+    return out
 
 
 @register("mujoco_push", embedded=False)
@@ -461,8 +599,8 @@ def load_mujoco_push(
     (3) + its delta (3) + contact (1); target = ``Cylinder0_pos[:, :2]``. Trajectories are cut
     into windows of ``subsequence_length`` steps (``stride`` defaults to the window length,
     i.e. non-overlapping); ``y`` is ``[N, L, 2]``, scored by MAE as in OTM (Table 3). Files: ``gentle_push_1000``
-    (train), ``gentle_push_10`` (validation), ``gentle_push_300`` (test), each ``.hdf5`` (needs
-    h5py) or converted ``.npz``. MultiBench's feature normalisation constants are not applied.
+    (train), ``gentle_push_10`` (validation), ``gentle_push_300`` (test), each the released
+    fannypack ``.hdf5`` (read with h5py) or a converted ``.npz``. MultiBench's feature normalisation constants are not applied.
     """
     root = Path(root)
     stride = stride or subsequence_length

@@ -15,7 +15,8 @@ Formats followed:
   8500/500/1000 is train/dev_seen/test_seen.
 - MM-IMDb: the original release, ``mmimdb/split.json`` (``{"train", "dev", "test"}`` id lists)
   and ``mmimdb/dataset/<id>.json`` (``genres``, ``plot`` list) + ``<id>.jpeg``, as read by
-  MMBT's ``format_mmimdb_dataset``.
+  MMBT's ``format_mmimdb_dataset`` and the publisher's ``make_dataset.py`` (gmu-mmimdb), both
+  of which keep the longest plot (the default here).
 - Food-101 and MVSA-Single: QMF's jsonl (``QingyangZhang/QMF``,
   ``text-image-classification/datasets/{food101,MVSA_Single}/{train,dev,test}.jsonl`` with
   ``{"text", "img", "label"}``, image paths relative to the jsonl folder). Food-101 also reads the
@@ -45,6 +46,7 @@ from ._real import (
     encode_text,
     find_file,
     load_image,
+    malformed,
     missing_file,
     read_jsonl,
     seeded_split,
@@ -115,10 +117,24 @@ def _read_jsonl_split(
     return path, _limit(read_jsonl(path), limit)
 
 
+def _require(path: Path, recs: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """Every record has ``keys``, else a :class:`DataFormatError` naming the file and line."""
+    for i, r in enumerate(recs, 1):
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise malformed(
+                path,
+                f"record {i}: {missing[0]}",
+                f"records with the keys {list(keys)}",
+                f"keys {sorted(r)}",
+            )
+
+
 def _jsonl_items(path: Path, recs: Sequence[dict[str, Any]]) -> list[tuple[Path, str]]:
     """``(image path, text)`` of jsonl records ``{"img", "text"}``; ``img`` is relative to the
     folder of the jsonl file (Hateful Memes and QMF alike)."""
-    return [(path.parent / r["img"], r.get("text", "")) for r in recs]
+    _require(path, recs, ["img"])
+    return [(path.parent / str(r["img"]), str(r.get("text", ""))) for r in recs]
 
 
 # ----------------------------------------------------------------------------- Hateful Memes
@@ -144,9 +160,16 @@ def load_hateful_memes(
     for split, cands in files.items():
         path, recs = _read_jsonl_split(root, src, cands, limit, hint)
         if any("label" not in r for r in recs):
-            raise ValueError(
-                f"{path} has records without 'label'; use the labelled *_seen.jsonl files."
+            raise malformed(
+                path,
+                "label",
+                "labelled records (use the labelled *_seen.jsonl files, not test.jsonl)",
+                "records without 'label'",
             )
+        _require(path, recs, ["id", "img", "label", "text"])
+        bad = [r["label"] for r in recs if r["label"] not in (0, 1)]
+        if bad:
+            raise malformed(path, "label", "binary labels 0/1", f"{bad[:3]}")
         items = _jsonl_items(path, recs)
         y = torch.tensor([float(r["label"]) for r in recs])
         out[split] = _build(src, split, items, y, task, {"ids": [r.get("id") for r in recs]})
@@ -166,15 +189,35 @@ def load_mmimdb(
     image_size: int = 224,
     max_text_bytes: int | None = 2048,
     limit: int | None = None,
+    plot: str = "longest",
 ) -> dict[str, MultimodalDataset]:
     """MM-IMDb genre tagging: poster ``image`` + ``text`` plot, multi-hot over ``genres`` (F1).
 
-    ``genres`` defaults to the 23 of Arevalo et al.; pass another list (e.g. 25 genres, as the
-    WMA paper states) to change the label set. Plots given as lists are joined with spaces.
+    Reads the original release (``mmimdb.tar.gz``): ``mmimdb/split.json`` (``train``/``dev``/
+    ``test`` id lists) and ``mmimdb/dataset/<id>.json`` (``genres``: list, ``plot``: list of
+    plot texts, among other metadata) with ``<id>.jpeg``.
+
+    Args:
+        genres: the label set; defaults to the 23 of Arevalo et al. (pass another list, e.g. 25
+            genres as the WMA paper states, to change it).
+        plot: ``"longest"`` takes the longest of a movie's plots, as the publisher's
+            ``make_dataset.py`` (gmu-mmimdb) and MMBT's ``format_mmimdb_dataset`` do; ``"all"``
+            joins them with spaces; ``"first"`` takes the first (missing-aware prompts'
+            ``single_plot``).
     """
+    if plot not in ("longest", "all", "first"):
+        raise ValueError(f"plot={plot!r}; expected 'longest', 'all' or 'first'.")
     root = Path(root)
     src = _Source("mmimdb", _MMIMDB, image_size, max_text_bytes)
-    split_path = find_file(root, "mmimdb", ["mmimdb/split.json", "split.json"], _MMIMDB)
+    hint = ""
+    if (root / "multimodal_imdb.hdf5").exists():
+        hint = (
+            "multimodal_imdb.hdf5 is there, but it holds only derived features (word2vec means "
+            "'features', VGG 'vgg_features', 256 x 160 'images', word-id 'sequences' whose "
+            "vocabulary is a pickle): this loader reads the raw release mmimdb.tar.gz (posters "
+            "and plot texts)."
+        )
+    split_path = find_file(root, "mmimdb", ["mmimdb/split.json", "split.json"], _MMIMDB, hint)
     data_dir = next(
         (
             d
@@ -185,7 +228,14 @@ def load_mmimdb(
     )
     if data_dir is None:
         raise missing_file("mmimdb", split_path.parent / "dataset", _MMIMDB)
-    splits = json.loads(split_path.read_text())
+    try:
+        splits = json.loads(split_path.read_text())
+    except json.JSONDecodeError as e:
+        raise malformed(split_path, None, "a JSON object of id lists", str(e)) from None
+    for key in ("train", "dev", "test"):
+        if not isinstance(splits, dict) or not isinstance(splits.get(key), list):
+            found = f"keys {sorted(splits)}" if isinstance(splits, dict) else type(splits).__name__
+            raise malformed(split_path, key, "id lists under 'train', 'dev' and 'test'", found)
     index = {g: i for i, g in enumerate(genres)}
     task = Task("multilabel", len(genres), "f1_micro")
     out = {}
@@ -196,17 +246,36 @@ def load_mmimdb(
             jpath = data_dir / f"{i}.json"
             if not jpath.exists():
                 raise missing_file("mmimdb", jpath, _MMIMDB)
-            rec = json.loads(jpath.read_text())
-            plot = rec.get("plot", "")
-            text = " ".join(plot) if isinstance(plot, list) else str(plot)
+            try:
+                rec = json.loads(jpath.read_text())
+            except json.JSONDecodeError as e:
+                raise malformed(jpath, None, "a JSON object", str(e)) from None
+            for key in ("genres", "plot"):
+                if not isinstance(rec, dict) or key not in rec:
+                    raise malformed(
+                        jpath, key, "a movie record with 'genres' and 'plot'", "no such key"
+                    )
+            if not isinstance(rec["genres"], list):
+                raise malformed(
+                    jpath, "genres", "a list of genre names", type(rec["genres"]).__name__
+                )
+            plots = rec["plot"] if isinstance(rec["plot"], list) else [str(rec["plot"])]
+            plots = [str(p) for p in plots] or [""]
+            if plot == "longest":
+                text = plots[int(np.argmax([len(p) for p in plots]))]
+            elif plot == "first":
+                text = plots[0]
+            else:
+                text = " ".join(plots)
             target = np.zeros(len(genres), dtype=np.float32)
-            for g in rec.get("genres", []):
+            for g in rec["genres"]:
                 if g in index:
                     target[index[g]] = 1.0
             items.append((data_dir / f"{i}.jpeg", text))
             rows.append(target)
         y = torch.as_tensor(np.stack(rows)) if rows else torch.zeros(0, len(genres))
-        out[split] = _build(src, split, items, y, task, {"ids": ids, "genres": list(genres)})
+        meta = {"ids": ids, "genres": list(genres), "plot": plot}
+        out[split] = _build(src, split, items, y, task, meta)
     return out
 
 
@@ -223,6 +292,8 @@ def _qmf_jsonl(root: Path, src: _Source, limit: int | None) -> dict[str, Multimo
             ("test", "test.jsonl"),
         )
     }
+    for path, rs in recs.values():
+        _require(path, rs, ["img", "label", "text"])
     classes = sorted({str(r["label"]) for _, rs in recs.values() for r in rs})
     task = Task("multiclass", len(classes), "accuracy")
     out = {}
@@ -234,6 +305,7 @@ def _qmf_jsonl(root: Path, src: _Source, limit: int | None) -> dict[str, Multimo
     return out
 
 
+_IMAGE_EXT = (".jpg", ".jpeg", ".png")
 _FOOD = "UPMC Food-101: https://visiir.isir.upmc.fr/ (QMF's jsonl: github.com/QingyangZhang/QMF)"
 
 
@@ -262,6 +334,15 @@ def load_food101(
         path = find_file(root, "food101", [f"texts/{part}_titles.csv"], _FOOD)
         with path.open(newline="", encoding="utf-8") as f:
             rows[part] = [(r[0], r[1], r[2]) for r in csv.reader(f) if len(r) >= 3]
+        # Some copies (e.g. the Kaggle mirror) carry a header row such as
+        # "filename,text,class_name": a first row that names no image file is dropped.
+        if rows[part] and not rows[part][0][0].lower().endswith(_IMAGE_EXT):
+            rows[part] = rows[part][1:]
+        bad = [r[0] for r in rows[part] if not r[0].lower().endswith(_IMAGE_EXT)]
+        if bad:
+            raise malformed(
+                path, "image", "rows 'image file, text, label'", f"image field {bad[0]!r}"
+            )
     classes = sorted({r[2] for r in rows["train"]} | {r[2] for r in rows["test"]})
     y_train, _ = encode_labels([r[2] for r in rows["train"]], classes)
     idx = seeded_split(len(y_train), (1 - val_fraction, val_fraction, 0.0), seed, stratify=y_train)
