@@ -5,17 +5,22 @@ QMF has its own file, test_qmf.py."""
 import pytest
 import torch
 
+from workbench import methods
 from workbench.data.synthetic import make_synthetic
 from workbench.evaluation import evaluate
-from workbench.methods.baselines import (
-    METHODS,
-    OGMGE,
-    OGMGEOptions,
-    build_method,
-    ogm_coefficients,
+from workbench.methods.baselines import OGMGE, QMF, OGMGEOptions, ogm_coefficients
+from workbench.models.encoders import make_encoders
+from workbench.models.fusion import (
+    BiGatedFusion,
+    ConcatFusion,
+    FiLMFusion,
+    FusionConfig,
+    LateFusion,
+    SumFusion,
 )
-from workbench.models.fusion import FusionConfig
 from workbench.training import Trainer, TrainerConfig
+
+METHODS = methods.available(paper="mla")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,7 @@ def splits():
 
 @pytest.mark.parametrize("name", METHODS)
 def test_each_method_trains_and_beats_chance(splits, name):
-    model = build_method(name, splits["train"], seed=0, embed_dim=16, hidden=(16,))
+    model = methods.build(name, splits["train"], seed=0, embed_dim=16, hidden=(16,))
     cfg = TrainerConfig(
         max_epochs=6, lr=5e-3, batch_size=32, progress=False, patience=None, device="cpu"
     )
@@ -37,21 +42,45 @@ def test_same_encoders_for_every_method(splits):
     shapes = {
         name: [
             tuple(p.shape)
-            for p in build_method(name, splits["train"], embed_dim=16).encoders.parameters()
+            for p in methods.build(name, splits["train"], embed_dim=16).encoders.parameters()
         ]
         for name in METHODS
     }
     assert len({tuple(v) for v in shapes.values()}) == 1
 
 
-def test_build_method_is_seeded_and_leaves_global_rng(splits):
+def test_build_is_seeded_and_leaves_global_rng(splits):
     state = torch.random.get_rng_state()
-    a = build_method("Concat", splits["train"], seed=1)
-    b = build_method("Concat", splits["train"], seed=1)
+    a = methods.build("Concat", splits["train"], seed=1)
+    b = methods.build("Concat", splits["train"], seed=1)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     with pytest.raises(ValueError, match="Unknown method"):
-        build_method("Nope", splits["train"])
+        methods.build("Nope", splits["train"])
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [SumFusion, ConcatFusion, LateFusion, FiLMFusion, BiGatedFusion, OGMGE, QMF],
+    ids=lambda c: c.__name__,
+)
+def test_given_encoders_are_used_as_they_are(splits, cls):
+    config = FusionConfig.for_dataset(splits["train"], embed_dim=8, hidden=(8,))
+    shared = make_encoders(config)
+    model = cls(config, encoders=shared)
+    assert model.encoders is shared
+    assert all(model.encoders[m] is shared[m] for m in model.modalities)
+    batch = splits["train"].full_batch()
+    assert model(batch).y_hat.shape[0] == len(batch.y)
+    with pytest.raises(ValueError, match="no encoder for"):
+        cls(config, encoders=torch.nn.ModuleDict({"m0": shared["m0"]}))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_registry_passes_shared_encoders_to_every_method(splits, name):
+    shared = make_encoders(FusionConfig.for_dataset(splits["train"], embed_dim=16))
+    model = methods.build(name, splits["train"], encoders=shared, seed=0, embed_dim=16)
+    assert model.encoders is shared
 
 
 def test_ogm_coefficients_slow_down_only_the_dominant_modality():
@@ -64,7 +93,9 @@ def test_ogm_coefficients_slow_down_only_the_dominant_modality():
 def test_ogm_ge_noise_reaches_every_encoder_parameter(splits):
     config = FusionConfig.for_dataset(splits["train"], embed_dim=8, hidden=(8,), dropout=0.0)
     batch = splits["train"].full_batch()
-    plain = build_method("Concat", config, seed=0)
+    plain = methods.build(
+        "Concat", splits["train"], seed=0, embed_dim=8, hidden=(8,), dropout=0.0, encoder="mlp"
+    )
     plain.loss(plain(batch), batch)[0].backward()
     model = OGMGE(config, OGMGEOptions(alpha=0.0, ge=True))  # alpha=0: k=1, only the noise acts
     model.load_state_dict(plain.state_dict())

@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from workbench import methods
 from workbench.data.synthetic import make_synthetic
 from workbench.methods.baselines import (
     QMF,
     QMFOptions,
-    build_method,
     energy_confidence,
     energy_score,
     rank_loss,
@@ -238,5 +238,5 @@ def test_options_are_validated_and_reach_the_model(splits):
         QMFOptions(variant="nope")
     with pytest.raises(ValueError, match="temperature"):
         QMFOptions(temperature=0.0)
-    model = build_method("QMF", splits["train"], embed_dim=8, variant="reference_code")
+    model = methods.build("QMF", splits["train"], embed_dim=8, variant="reference_code")
     assert model.options.variant == "reference_code" and model.options.alpha == -0.1

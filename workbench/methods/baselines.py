@@ -1,48 +1,40 @@
-"""Training-scheme baselines of the MLA paper, and one builder for every method it compares.
+"""Training-scheme baselines of the MLA paper.
 
 - :class:`OGMGE`: on-the-fly gradient modulation with generalisation enhancement
   (Peng et al., CVPR 2022) on the concatenation model.
 - :class:`QMF`: quality-aware multimodal fusion (Zhang et al., ICML 2023) on the late-fusion
   model: energy-based uncertainty-aware weights and a history-based rank regulariser.
-- :func:`build_method`: ``"Sum"``, ``"Concat"``, ``"Late Fusion"``, ``"FiLM"``, ``"BiGated"``,
-  ``"OGM-GE"``, ``"QMF"``, ``"MLA"`` from one :class:`~workbench.models.fusion.FusionConfig`, so
-  every method gets the same encoders (as in the paper, Sec. 3.1.1).
+
+Every method the MLA paper compares (``"Sum"``, ``"Concat"``, ``"Late Fusion"``, ``"FiLM"``,
+``"BiGated"``, ``"OGM-GE"``, ``"QMF"``, ``"MLA"``) is built by
+``workbench.methods.build(name, train, seed=..., embed_dim=..., ...)`` from one
+:class:`~workbench.models.fusion.FusionConfig`, so every method gets the same encoders (as in
+the paper, Sec. 3.1.1); ``workbench.methods.available(paper="mla")`` lists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..data.base import MultimodalBatch, MultimodalDataset
+from ..data.base import MultimodalBatch
 from ..models.base import Method, Output, task_loss
-from ..models.fusion import (
-    BiGatedFusion,
-    ConcatFusion,
-    FiLMFusion,
-    FusionConfig,
-    LateFusion,
-    SumFusion,
-)
+from ..models.fusion import ConcatFusion, FusionConfig, LateFusion
 
 __all__ = [
-    "METHODS",
     "OGMGE",
     "QMF",
     "OGMGEOptions",
     "QMFOptions",
-    "build_method",
     "energy_confidence",
     "energy_score",
     "ogm_coefficients",
     "rank_loss",
 ]
-
-METHODS = ("Sum", "Concat", "Late Fusion", "FiLM", "BiGated", "OGM-GE", "QMF", "MLA")
 
 
 def _require_multiclass(method: Method) -> None:
@@ -108,8 +100,13 @@ class OGMGE(ConcatFusion):
     gradient multiplied by ``k_m`` and, with GE, ``N(0, std(grad))`` noise added.
     """
 
-    def __init__(self, config: FusionConfig, options: OGMGEOptions | None = None) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: FusionConfig,
+        options: OGMGEOptions | None = None,
+        encoders: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__(config, encoders)
         _require_multiclass(self)
         self.options = options or OGMGEOptions()
         self._noise = torch.Generator().manual_seed(int(self.options.seed))
@@ -273,8 +270,13 @@ class QMF(LateFusion):
     available to check them); the code references were read in the authors' repository.
     """
 
-    def __init__(self, config: FusionConfig, options: QMFOptions | None = None) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: FusionConfig,
+        options: QMFOptions | None = None,
+        encoders: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__(config, encoders)
         _require_multiclass(self)
         self.options = options or QMFOptions()
         self._history_sum = torch.zeros(0, len(self.modalities))
@@ -365,61 +367,3 @@ class QMF(LateFusion):
             logs["rank"] = float(reg.detach())
         logs.update(loss=float(total.detach()), loss_fused=float(fused.detach()))
         return total, logs
-
-
-# ----------------------------------------------------------------------------- builder
-
-
-def build_method(
-    name: str,
-    dataset: MultimodalDataset | FusionConfig,
-    *,
-    seed: int = 0,
-    embed_dim: int = 64,
-    encoder: str = "auto",
-    hidden: tuple[int, ...] = (128,),
-    dropout: float = 0.1,
-    **options: Any,
-) -> Method:
-    """Build one of the MLA paper's methods with the shared encoders.
-
-    Args:
-        name: one of :data:`METHODS`.
-        dataset: a training split (its shapes set the encoders) or a ready ``FusionConfig``.
-        seed: seed of the initial weights (drawn inside a forked RNG: the global torch RNG is
-            left as it was).
-        embed_dim, encoder, hidden, dropout: the shared encoder settings (``FusionConfig``).
-        **options: method options: ``condition`` (FiLM/BiGated), fields of
-            :class:`OGMGEOptions` / :class:`QMFOptions`, or fields of
-            :class:`~workbench.methods.mla.MLAConfig` (``hgm``, ``dynamic_fusion``, ...).
-
-    Raises:
-        ValueError: for an unknown name.
-    """
-    from .mla import MLA, MLAConfig
-
-    if name not in METHODS:
-        raise ValueError(f"Unknown method {name!r}; expected one of {METHODS}.")
-    if isinstance(dataset, FusionConfig):
-        config = dataset
-    else:
-        config = FusionConfig.for_dataset(
-            dataset, embed_dim=embed_dim, encoder=encoder, hidden=tuple(hidden), dropout=dropout
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        if name == "Sum":
-            return SumFusion(config)
-        if name == "Concat":
-            return ConcatFusion(config)
-        if name == "Late Fusion":
-            return LateFusion(config)
-        if name == "FiLM":
-            return FiLMFusion(config, **options)
-        if name == "BiGated":
-            return BiGatedFusion(config, **options)
-        if name == "OGM-GE":
-            return OGMGE(config, OGMGEOptions(**{"seed": seed, **options}))
-        if name == "QMF":
-            return QMF(config, QMFOptions(**options))
-        return MLA(MLAConfig(fusion=config, **options))

@@ -11,47 +11,32 @@
 - Test-time dynamic fusion, DF (Eq. 5-7): per-sample entropy of each modality's softmax,
   weights ``lambda_m = softmax_m(max_v e_v - e_m)`` over the present modalities.
 
-Also the experiment helpers of the notebook ``03_mla``: unimodal evaluation (every other
-modality missing), fixed missing-modality masks for train/validation/test, the modality gap
-(Fig. 3), a tidy result frame over methods and seeds, and the paper-vs-workbench table.
+The experiment of the notebook ``03_mla`` (protocols, profiles, the paper-vs-workbench table)
+is :mod:`workbench.experiments.mla`; build MLA and its baselines with
+``workbench.methods.build("MLA", train, ...)``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..corruptions import MissingModality
-from ..data.base import MultimodalBatch, MultimodalDataset
+from ..data.base import MultimodalBatch
 from ..models.base import Method, Output, task_loss
 from ..models.encoders import make_encoders
-from ..models.fusion import FusionConfig
+from ..models.fusion import FusionConfig, shared_encoders
 
 __all__ = [
     "MLA",
     "MLAConfig",
-    "ModalityGap",
-    "claims_table",
-    "drop_modalities",
     "dynamic_fusion",
     "entropy_weights",
-    "evaluate_method",
-    "load_mla_reference",
-    "modality_gap",
-    "only_modality",
     "project_gradient",
     "reference_rls_update",
     "rls_update",
-    "run_methods",
-    "subsample_splits",
-    "summary_table",
 ]
 
 
@@ -218,15 +203,21 @@ class MLA(Method):
     ``f_m = g(h_m)``) and ``extras["weights"]`` (``[B, M]``, the ``lambda_m``).
 
     Buffers: ``step`` (the iteration ``t``) and ``projector`` (``[1 or M, s+1, s+1]``, ``P``).
+    ``encoders``: shared encoders (one per modality, ``config.fusion.embed_dim`` wide) to use
+    instead of building them from ``config.fusion``.
     """
 
-    def __init__(self, config: MLAConfig) -> None:
+    def __init__(self, config: MLAConfig, encoders: nn.ModuleDict | None = None) -> None:
         super().__init__()
         self.config = config
         self.task = config.fusion.task
         self.modalities = tuple(config.fusion.in_dims)
         s = config.fusion.embed_dim
-        self.encoders = make_encoders(config.fusion)
+        self.encoders = (
+            make_encoders(config.fusion)
+            if encoders is None
+            else shared_encoders(encoders, self.modalities, "MLA")
+        )
         self.head = nn.Linear(s, self.task.n_outputs)
         n_p = 1 if config.projector == "shared" else len(self.modalities)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
@@ -309,422 +300,3 @@ class MLA(Method):
             self.head.bias.grad.copy_(new_b)
         else:  # the code projects the weight only, with P^T and the non-augmented block
             self.head.weight.grad.copy_(gW @ P[:-1, :-1].T)
-
-
-# ----------------------------------------------------------------------------- experiments
-
-
-def only_modality(modality: str, modalities: Sequence[str]) -> tuple[MissingModality, ...]:
-    """Corruptions that drop every modality but ``modality`` (embedding level, every sample).
-
-    "Prediction from this modality only" (Table 1's unimodal rows) is the model evaluated
-    under these corruptions.
-    """
-    if modality not in modalities:
-        raise ValueError(f"only_modality: {modality!r} is not one of {tuple(modalities)}.")
-    return tuple(
-        MissingModality(modality=m, rate=1.0, level="embedding", allow_all_missing=True)
-        for m in modalities
-        if m != modality
-    )
-
-
-def drop_modalities(
-    dataset: MultimodalDataset,
-    rate: float,
-    *,
-    seed: int = 0,
-    modalities: Sequence[str] | None = None,
-) -> MultimodalDataset:
-    """A copy of ``dataset`` where each of ``modalities`` is missing in each sample with
-    probability ``rate`` (Sec. 3.2.1 of the MLA paper): zeros and ``present=False``.
-
-    The mask is drawn once (seeded) and fixed, so training, validation and testing can all
-    have missing modalities at the same rate. A sample left with no modality gets one of its
-    dropped modalities back (chosen at random), so every sample keeps at least one.
-
-    Args:
-        dataset: the split to mask.
-        rate: missing probability ``eta`` in ``[0, 1]``.
-        seed: seed of the mask.
-        modalities: the modalities that may go missing (default all).
-    """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"drop_modalities: rate must be in [0, 1]; got {rate}.")
-    names = tuple(modalities) if modalities is not None else dataset.modalities
-    cols = [dataset.modalities.index(m) for m in names]
-    g = torch.Generator().manual_seed(int(seed))
-    n, M = len(dataset), len(dataset.modalities)
-    drop = torch.zeros(n, M, dtype=torch.bool)
-    drop[:, cols] = torch.rand(n, len(cols), generator=g) < rate
-    present = dataset.present & ~drop
-    empty = ~present.any(1) & dataset.present.any(1)
-    if empty.any():
-        choice = (
-            torch.rand(n, M, generator=g).masked_fill(~(dataset.present & drop), -1.0).argmax(1)
-        )
-        present[empty, choice[empty]] = True
-    inputs: dict[str, Any] = {}
-    for j, m in enumerate(dataset.modalities):
-        x = dataset.inputs[m]
-        gone = ~present[:, j]
-        if isinstance(x, list):
-            inputs[m] = [torch.zeros_like(s) if bool(gone[i]) else s for i, s in enumerate(x)]
-        else:
-            inputs[m] = x * (~gone).to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    return dataset.replace(
-        inputs=inputs,
-        present=present,
-        meta={**dataset.meta, "missing_rate": rate, "missing_seed": seed},
-    )
-
-
-def evaluate_method(
-    model: Method,
-    dataset: MultimodalDataset,
-    *,
-    method: str,
-    dataset_name: str | None = None,
-    seed: int = 0,
-    condition: str = "normal",
-    level: str = "",
-    metric: str | None = None,
-    unimodal: bool = True,
-) -> pd.DataFrame:
-    """Tidy rows: the fused (``modality="multi"``) and unimodal scores of one trained model.
-
-    Columns: method, dataset, condition, modality, level, metric, seed, value. Unimodal rows
-    have condition ``"single_modality"`` (the reference CSV's vocabulary).
-    """
-    from ..evaluation import evaluate
-
-    metric = metric or dataset.task.metric
-    name = dataset_name or dataset.name
-    base = {"method": method, "dataset": name, "level": level, "metric": metric, "seed": seed}
-    rows = [
-        {
-            **base,
-            "condition": condition,
-            "modality": "multi",
-            "value": evaluate(model, dataset, metric),
-        }
-    ]
-    if unimodal:
-        gen = torch.Generator().manual_seed(0)
-        for m in dataset.modalities:
-            value = evaluate(
-                model, dataset, metric, only_modality(m, dataset.modalities), generator=gen
-            )
-            rows.append({**base, "condition": "single_modality", "modality": m, "value": value})
-    cols = ["method", "dataset", "condition", "modality", "level", "metric", "seed", "value"]
-    return pd.DataFrame(rows)[cols]
-
-
-def run_methods(
-    methods: Iterable[str],
-    splits: Mapping[str, MultimodalDataset],
-    *,
-    seeds: Sequence[int] = (0,),
-    trainer_config: Any = None,
-    dataset_name: str | None = None,
-    method_options: Mapping[str, Mapping[str, Any]] | None = None,
-    level: str = "",
-    condition: str = "normal",
-    cache: bool = True,
-    **build_options: Any,
-) -> tuple[pd.DataFrame, dict[tuple[str, int], Method]]:
-    """Train every method for every seed (selection on ``validation``) and score it on ``test``.
-
-    Args:
-        methods: names for :func:`~workbench.methods.baselines.build_method`, or labels
-            mapped to a base name and options through ``method_options`` (e.g.
-            ``{"MLA (no HGM)": {"method": "MLA", "hgm": False}}``).
-        splits: ``{"train", "validation", "test"}`` datasets.
-        seeds: seeds of initialisation and training.
-        trainer_config: a :class:`~workbench.training.TrainerConfig` (its ``seed`` is replaced).
-        dataset_name: the ``dataset`` column (default the dataset's name).
-        method_options: per-label options (see ``methods``).
-        level, condition: columns of the result (e.g. ``level="missing_rate=30"``).
-        cache: re-use checkpoints (``Trainer(cache=True)``).
-        **build_options: shared encoder settings (``embed_dim``, ``encoder``, ``hidden``, ...).
-
-    Returns:
-        ``(frame, models)``: the tidy frame of :func:`evaluate_method` with a ``best_epoch``
-        column, and the trained models keyed by ``(label, seed)``.
-    """
-    from ..training import Trainer, TrainerConfig
-    from .baselines import build_method
-
-    trainer_config = trainer_config or TrainerConfig()
-    method_options = method_options or {}
-    frames, models = [], {}
-    for label in methods:
-        opts = dict(method_options.get(label, {}))
-        base = opts.pop("method", label)
-        for seed in seeds:
-            model = build_method(base, splits["train"], seed=seed, **build_options, **opts)
-            trainer = Trainer(dataclasses.replace(trainer_config, seed=int(seed)), cache=cache)
-            model = trainer.fit(model, splits["train"], splits["validation"])
-            frame = evaluate_method(
-                model,
-                splits["test"],
-                method=label,
-                dataset_name=dataset_name,
-                seed=seed,
-                condition=condition,
-                level=level,
-            )
-            frame["best_epoch"] = trainer.best_epoch_
-            frames.append(frame)
-            models[(label, int(seed))] = model
-    return pd.concat(frames, ignore_index=True), models
-
-
-def summary_table(frame: pd.DataFrame, *, scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
-    """``mean ± std`` over seeds: one row per (dataset, modality), one column per method.
-
-    ``scale=100`` prints accuracies in percent, like the paper's tables.
-    """
-    keys = [k for k in ("dataset", "level", "modality") if k in frame and frame[k].nunique() > 0]
-    g = frame.groupby([*keys, "method"], sort=False)["value"]
-    stats = g.agg(["mean", "std"]).reset_index()
-    stats["cell"] = [
-        f"{scale * m:.{digits}f} ± {0.0 if np.isnan(s) else scale * s:.{digits}f}"
-        for m, s in zip(stats["mean"], stats["std"])
-    ]
-    order = list(dict.fromkeys(frame["method"]))
-    table = stats.pivot_table(
-        index=keys, columns="method", values="cell", aggfunc="first", sort=False
-    )
-    return table[[m for m in order if m in table.columns]]
-
-
-@dataclass(frozen=True)
-class ModalityGap:
-    """The modality gap of a model on a dataset (Fig. 3 of the MLA paper; Liang et al., 2022).
-
-    Attributes:
-        distance: distance between the centroids of the L2-normalised embeddings of the first
-            two modalities (the gap).
-        centroids: ``[M, d]`` centroids of the normalised embeddings.
-        points: ``[N * M, 2]`` 2-D PCA projection of all normalised embeddings.
-        modality: ``[N * M]`` modality name of each point.
-        y: ``[N * M]`` class of each point.
-    """
-
-    distance: float
-    centroids: np.ndarray
-    points: np.ndarray
-    modality: np.ndarray
-    y: np.ndarray
-
-
-@torch.no_grad()
-def modality_gap(
-    model: Method, dataset: MultimodalDataset, *, batch_size: int = 512
-) -> ModalityGap:
-    """Embed ``dataset`` with ``model.embed``, L2-normalise each embedding, and measure the gap.
-
-    Only samples where a modality is present contribute to its centroid.
-    """
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    embs: dict[str, list[Tensor]] = {m: [] for m in dataset.modalities}
-    ys: dict[str, list[Tensor]] = {m: [] for m in dataset.modalities}
-    try:
-        for batch in dataset.loader(batch_size):
-            batch = batch.to(device)
-            e = model.embed(batch)
-            for j, m in enumerate(dataset.modalities):
-                keep = batch.present[:, j]
-                embs[m].append(torch.nn.functional.normalize(e[m][keep].float(), dim=-1).cpu())
-                ys[m].append(batch.y[keep].cpu())
-    finally:
-        model.train(was)
-    X = {m: torch.cat(v).numpy() for m, v in embs.items()}
-    centroids = np.stack([X[m].mean(0) for m in dataset.modalities])
-    distance = float(np.linalg.norm(centroids[0] - centroids[1])) if len(centroids) > 1 else 0.0
-    allX = np.concatenate([X[m] for m in dataset.modalities])
-    centred = allX - allX.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
-    labels = np.concatenate([np.full(len(X[m]), m) for m in dataset.modalities])
-    y = np.concatenate([torch.cat(ys[m]).numpy() for m in dataset.modalities])
-    return ModalityGap(distance, centroids, points, labels, y)
-
-
-def claims_table(
-    results: pd.DataFrame,
-    *,
-    reference: pd.DataFrame | None = None,
-    weak: str,
-    joint: str = "Concat",
-    ablation: pd.DataFrame | None = None,
-    missing: pd.DataFrame | None = None,
-    gaps: Mapping[str, Sequence[float]] | None = None,
-) -> pd.DataFrame:
-    """Paper-vs-workbench: each claim of the MLA paper, the paper's evidence, ours, and a verdict.
-
-    Args:
-        results: Table 1 frame (:func:`run_methods`) on one dataset.
-        reference: ``workbench/reference/mla.csv`` (read when omitted).
-        weak: the weak modality of ``results`` (the one joint training neglects).
-        joint: the joint-training baseline compared for laziness.
-        ablation: Table 3 frame with methods labelled ``"HGM✗ DF✗"`` ... ``"HGM✓ DF✓"``.
-        missing: Table 2 frame with a ``level`` of ``missing_rate=<pct>``.
-        gaps: ``{"MLA": [...], "Concat": [...]}`` modality-gap distances over seeds.
-
-    Returns:
-        one row per claim: claim, paper, workbench, holds.
-    """
-    if reference is None:
-        reference = load_mla_reference()
-    ref = reference
-    r1 = ref[ref["table"].astype(str) == "1"]
-
-    def mean(frame, **eq) -> float:
-        sel = frame
-        for k, v in eq.items():
-            sel = sel[sel[k] == v]
-        return float(sel["value"].mean()) if len(sel) else float("nan")
-
-    rows = []
-    # 1. MLA beats every baseline on the fused prediction.
-    methods = [m for m in dict.fromkeys(results["method"]) if m != "MLA"]
-    ours = {m: mean(results, method=m, modality="multi") for m in [*methods, "MLA"]}
-    best_other = max(methods, key=lambda m: ours[m]) if methods else None
-    paper_multi = r1[r1["modality"] == "multi"]
-    wins = sum(
-        float(g.loc[g["method"] == "MLA", "value"].astype(float).max())
-        >= float(g["value"].astype(float).max())
-        for _, g in paper_multi.groupby("dataset")
-    )
-    rows.append(
-        {
-            "claim": "MLA has the best multimodal accuracy (Table 1)",
-            "paper": f"best on {wins}/{paper_multi['dataset'].nunique()} datasets",
-            "workbench": f"MLA {100 * ours['MLA']:.1f} vs best baseline {best_other} {100 * ours[best_other]:.1f}"
-            if best_other
-            else "no baseline",
-            "holds": bool(best_other) and ours["MLA"] >= ours[best_other],
-        }
-    )
-    # 2. Modality laziness: the weak modality's unimodal accuracy is higher under MLA than joint training.
-    wj, wm = mean(results, method=joint, modality=weak), mean(results, method="MLA", modality=weak)
-    crema = r1[(r1["dataset"] == "CREMA-D") & (r1["modality"] == "video")]
-    pj = (
-        float(crema.loc[crema["method"] == "Concat", "value"].astype(float).iloc[0])
-        if len(crema)
-        else float("nan")
-    )
-    pm = (
-        float(crema.loc[crema["method"] == "MLA", "value"].astype(float).iloc[0])
-        if len(crema)
-        else float("nan")
-    )
-    rows.append(
-        {
-            "claim": "MLA lifts the weak modality (less modality laziness)",
-            "paper": f"CREMA-D video: Concat {pj:.1f} -> MLA {pm:.1f}",
-            "workbench": f"{weak}: {joint} {100 * wj:.1f} -> MLA {100 * wm:.1f}",
-            "holds": wm > wj,
-        }
-    )
-    if ablation is not None:
-        r3 = ref[(ref["table"].astype(str) == "3") & (ref["modality"] == "multi")]
-
-        def p3(level: str) -> float:
-            return float(r3.loc[r3["level"] == level, "value"].astype(float).mean())
-
-        cells = {
-            lab: mean(ablation, method=lab, modality="multi")
-            for lab in dict.fromkeys(ablation["method"])
-        }
-        full, none = cells.get("HGM✓ DF✓", np.nan), cells.get("HGM✗ DF✗", np.nan)
-        rows.append(
-            {
-                "claim": "HGM + DF is the best ablation cell (Table 3)",
-                "paper": f"mean over datasets: none {p3('HGM=0;DF=0'):.1f}, both {p3('HGM=1;DF=1'):.1f}",
-                "workbench": ", ".join(f"{k} {100 * v:.1f}" for k, v in cells.items()),
-                "holds": bool(full >= max(cells.values()) - 1e-12) and full > none,
-            }
-        )
-        df_gain = cells.get("HGM✗ DF✓", np.nan) - none
-        rows.append(
-            {
-                "claim": "dynamic fusion alone improves the fused accuracy",
-                "paper": f"+{p3('HGM=0;DF=1') - p3('HGM=0;DF=0'):.1f} points (mean over datasets)",
-                "workbench": f"{100 * df_gain:+.1f} points",
-                "holds": bool(df_gain > 0),
-            }
-        )
-    if missing is not None:
-        r2 = ref[ref["table"].astype(str) == "2"]
-        lev = sorted(missing["level"].unique(), key=lambda s: float(str(s).split("=")[-1]))
-        multi = missing[missing["modality"] == "multi"]
-        per = multi.groupby(["level", "method"])["value"].mean().unstack()
-        per = per.loc[[lv for lv in lev if lv in per.index]]
-        if "MLA" in per:
-            others = per.drop(columns="MLA")
-            n_win = int((per["MLA"].values[:, None] >= others.values).all(1).sum())
-            p_win = int(
-                sum(
-                    float(g.loc[g["method"] == "MLA", "value"].astype(float).max())
-                    >= float(g["value"].astype(float).max())
-                    for _, g in r2.groupby("level")
-                )
-            )
-            rows.append(
-                {
-                    "claim": "MLA is best at every missing rate (Table 2)",
-                    "paper": f"best at {p_win}/{r2['level'].nunique()} rates",
-                    "workbench": f"best at {n_win}/{len(per)} rates",
-                    "holds": n_win == len(per),
-                }
-            )
-    if gaps is not None and "MLA" in gaps:
-        other = next((k for k in gaps if k != "MLA"), None)
-        g_m, g_o = (
-            float(np.mean(gaps["MLA"])),
-            float(np.mean(gaps[other])) if other else float("nan"),
-        )
-        rows.append(
-            {
-                "claim": "MLA enlarges the modality gap (Fig. 3)",
-                "paper": "larger gap than Concat on Food-101 (figure only)",
-                "workbench": f"MLA {g_m:.3f} vs {other} {g_o:.3f}",
-                "holds": g_m > g_o,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def load_mla_reference() -> pd.DataFrame:
-    """The MLA paper's published numbers (``workbench/reference/mla.csv``)."""
-    try:
-        from ..reference import load_reference  # the lead's helper, when present
-
-        return load_reference("mla")
-    except (ImportError, AttributeError):
-        from importlib import resources
-
-        with resources.files("workbench.reference").joinpath("mla.csv").open() as f:
-            return pd.read_csv(f, dtype={"table": str})
-
-
-def subsample_splits(
-    splits: Mapping[str, MultimodalDataset], sizes: Mapping[str, int] | None, *, seed: int = 0
-) -> dict[str, MultimodalDataset]:
-    """Random subsets of each split (``sizes[split]`` samples; all when absent) for quick runs."""
-    if not sizes:
-        return dict(splits)
-    g = torch.Generator().manual_seed(int(seed))
-    out = {}
-    for name, ds in splits.items():
-        n = sizes.get(name)
-        if n is None or n >= len(ds):
-            out[name] = ds
-        else:
-            out[name] = ds.subset(torch.randperm(len(ds), generator=g)[:n].sort().values)
-    return out

@@ -4,7 +4,8 @@
 embeddings concatenated (a missing modality contributes zeros) and a linear head.
 
 The MLA paper's baselines (App. A.2) are built on the same encoders
-(:func:`~workbench.models.encoders.make_encoders`):
+(:func:`~workbench.models.encoders.make_encoders`), or take shared ones (``encoders=``, an
+``nn.ModuleDict`` with one encoder per modality, used as given):
 
 - :class:`SumFusion`: one linear head per modality, the unimodal logits summed, one joint loss.
 - :class:`ConcatFusion`: one linear head on the concatenated embeddings.
@@ -41,6 +42,7 @@ __all__ = [
     "LateFusion",
     "MLPEncoder",
     "SumFusion",
+    "shared_encoders",
 ]
 
 
@@ -79,16 +81,43 @@ class FusionConfig:
         return cls(in_dims=dims, task=dataset.task, **kwargs)
 
 
-class _EncodedFusion(Method):
-    """``encoders + fusion + head``: stores the config and builds one encoder per modality;
-    ``embed`` runs each encoder on its modality (with the padding mask of sequences)."""
+def shared_encoders(
+    encoders: nn.ModuleDict, modalities: tuple[str, ...], owner: str
+) -> nn.ModuleDict:
+    """``encoders`` checked to hold one module per modality (the very modules, not copies).
 
-    def __init__(self, config: FusionConfig) -> None:
+    Raises:
+        ValueError: an encoder is missing for a modality, or ``encoders`` is not a ``ModuleDict``.
+    """
+    if not isinstance(encoders, nn.ModuleDict):
+        raise ValueError(
+            f"{owner}(encoders=...) takes an nn.ModuleDict (modality -> encoder), "
+            f"got {type(encoders).__name__}."
+        )
+    missing = [m for m in modalities if m not in encoders]
+    if missing:
+        raise ValueError(
+            f"{owner}(encoders=...) has no encoder for {missing}; it has {list(encoders)}."
+        )
+    return encoders
+
+
+class _EncodedFusion(Method):
+    """``encoders + fusion + head``: stores the config and builds one encoder per modality
+    (or uses the shared ``encoders`` given, e.g. the arena's, whose outputs must be
+    ``config.embed_dim`` wide); ``embed`` runs each encoder on its modality (with the padding
+    mask of sequences)."""
+
+    def __init__(self, config: FusionConfig, encoders: nn.ModuleDict | None = None) -> None:
         super().__init__()
         self.config = config
         self.task = config.task
         self.modalities = tuple(config.in_dims)
-        self.encoders = make_encoders(config)
+        self.encoders = (
+            make_encoders(config)
+            if encoders is None
+            else shared_encoders(encoders, self.modalities, type(self).__name__)
+        )
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
@@ -97,8 +126,13 @@ class _EncodedFusion(Method):
 class _ConditionedFusion(_EncodedFusion):
     """A fusion in which one ``condition`` modality (default: the first) acts on the others."""
 
-    def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: FusionConfig,
+        condition: str | None = None,
+        encoders: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__(config, encoders)
         name = type(self).__name__
         if len(self.modalities) < 2:
             raise ValueError(
@@ -117,8 +151,8 @@ class _ConditionedFusion(_EncodedFusion):
 class ConcatFusion(_EncodedFusion):
     """Concatenation fusion: ``head([h_1(x_1); ...; h_M(x_M)])`` with zeros for missing modalities."""
 
-    def __init__(self, config: FusionConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: FusionConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
         self.head = nn.Linear(config.embed_dim * len(self.modalities), config.task.n_outputs)
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
@@ -144,8 +178,8 @@ def _squeeze_binary(y_hat: Tensor, task: Task) -> Tensor:
 class _PerModalityHeads(_EncodedFusion):
     """Encoders plus one linear head per modality; ``extras["unimodal"]`` holds ``[B, M, K]``."""
 
-    def __init__(self, config: FusionConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: FusionConfig, encoders: nn.ModuleDict | None = None) -> None:
+        super().__init__(config, encoders)
         self.heads = nn.ModuleDict(
             {m: nn.Linear(config.embed_dim, config.task.n_outputs) for m in self.modalities}
         )
@@ -202,8 +236,13 @@ class FiLMFusion(_ConditionedFusion):
     concatenated into a linear head.
     """
 
-    def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
-        super().__init__(config, condition)
+    def __init__(
+        self,
+        config: FusionConfig,
+        condition: str | None = None,
+        encoders: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__(config, condition, encoders)
         d = config.embed_dim
         self.film = nn.Linear(d, 2 * d)
         self.head = nn.Linear(d * (len(self.modalities) - 1), config.task.n_outputs)
@@ -228,8 +267,13 @@ class BiGatedFusion(_ConditionedFusion):
     a linear output layer.
     """
 
-    def __init__(self, config: FusionConfig, condition: str | None = None) -> None:
-        super().__init__(config, condition)
+    def __init__(
+        self,
+        config: FusionConfig,
+        condition: str | None = None,
+        encoders: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__(config, condition, encoders)
         d = config.embed_dim
         self.hidden = nn.ModuleDict({m: nn.Linear(d, d) for m in self.modalities})
         self.head = nn.Linear(d, config.task.n_outputs)

@@ -1,6 +1,6 @@
 """Figures of the MLA notebook: unimodal accuracies (modality laziness), missing-rate curves
 (Table 2 / Fig. 2) and the modality gap (Fig. 3). They take tidy frames or
-:class:`~workbench.methods.mla.ModalityGap` results and never train."""
+:class:`~workbench.experiments.mla.ModalityGap` results and never train."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def unimodal_bars(
 
     Args:
         frame: tidy rows (method, modality, seed, value) from
-            :func:`~workbench.methods.mla.run_methods`.
+            :func:`~workbench.experiments.mla.run_point`.
         methods: methods to show, in order (default: all, in frame order).
         scale: 100 for percent.
 
