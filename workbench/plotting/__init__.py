@@ -3,10 +3,16 @@ figure) and returns what it drew. Nothing here solves, trains or calls ``plt.sho
 
 One submodule per family of figures; the public names are re-exported here.
 """
-from .arena import arena_curves, arena_dashboard, leaderboard_heatmap  # noqa: F401
+
+from .arena import (  # noqa: F401
+    arena_curve_grid,
+    arena_curves,
+    arena_dashboard,
+    leaderboard_heatmap,
+)
 from .curves import results_table, robustness_curve, training_curves  # noqa: F401
 from .mla import missing_rate_curves, modality_gap_plot, unimodal_bars  # noqa: F401
 from .ot import plot_barycenter, plot_ipot_convergence, plot_matching, plot_plan  # noqa: F401
 from .otm import codes_scatter, noise_curves, tsne, tsne_pair  # noqa: F401
-from .raml import lambda_curve, weight_heatmap  # noqa: F401
+from .raml import lambda_curve, weight_heatmap, weight_heatmaps  # noqa: F401
 from .wma import alpha_beta_heatmaps, beta_curve  # noqa: F401

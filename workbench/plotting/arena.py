@@ -9,7 +9,7 @@ import pandas as pd
 
 from .curves import robustness_curve
 
-__all__ = ["arena_curves", "arena_dashboard", "leaderboard_heatmap"]
+__all__ = ["arena_curve_grid", "arena_curves", "arena_dashboard", "leaderboard_heatmap"]
 
 _LABELS = {
     "noise": "uniform noise on embeddings (amplitude)",
@@ -45,11 +45,11 @@ def arena_curves(
     """Severity curves of one dataset, one panel per corruption family.
 
     Each panel is :func:`~workbench.plotting.robustness_curve` of
-    :func:`workbench.arena.severity_curves` averaged over the family's modalities: the mean over
+    :func:`workbench.experiments.arena.severity_curves` averaged over the family's modalities: the mean over
     seeds with a ±std band, anchored at the clean score (severity 0).
 
     Args:
-        df: an arena frame (:func:`workbench.arena.run_point` / ``run_arena``).
+        df: an arena frame (:func:`workbench.experiments.arena.run_point` / :func:`~workbench.experiments.arena.run_arena`).
         dataset: the dataset shown (default: the first in the frame).
         metric: the metric shown (default: the first).
         families: the corruption families (default: every family in the frame).
@@ -59,7 +59,7 @@ def arena_curves(
     Returns:
         The array of Axes drawn on.
     """
-    from ..arena import FAMILIES, severity_curves
+    from ..experiments.arena import FAMILIES, severity_curves
 
     curves = severity_curves(df)
     dataset = _pick(curves, "dataset", dataset)
@@ -100,6 +100,44 @@ def arena_curves(
     return axes
 
 
+def arena_curve_grid(
+    df: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    methods: Sequence[str] | None = None,
+):
+    """:func:`arena_curves` of every dataset of ``df``: one row of panels per dataset, one
+    panel per corruption family that dataset has (unused panels are hidden).
+
+    Returns:
+        The ``[n_datasets, n_families]`` array of Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..experiments.arena import FAMILIES
+
+    datasets = list(dict.fromkeys(df["dataset"]))
+    if not datasets:
+        raise ValueError("arena_curve_grid(): the frame has no rows.")
+    per = {
+        d: [f for f in FAMILIES if f in set(df.loc[df["dataset"] == d, "condition"])]
+        for d in datasets
+    }
+    n_cols = max(1, *(len(f) for f in per.values()))
+    fig, axes = plt.subplots(
+        len(datasets), n_cols, figsize=(3.6 * n_cols, 3.3 * len(datasets)), squeeze=False
+    )
+    for row, d in zip(axes, datasets):
+        n = len(per[d])
+        arena_curves(df, d, metric=metric, families=per[d], methods=methods, axes=row[:n])
+        row[0].set_ylabel(f"{d}\n{row[0].get_ylabel()}")
+        for ax in row[n:]:
+            ax.set_visible(False)
+    fig.suptitle("Severity curves (mean ± std over seeds)")
+    fig.tight_layout()
+    return axes
+
+
 def leaderboard_heatmap(
     df: pd.DataFrame,
     ax=None,
@@ -115,7 +153,7 @@ def leaderboard_heatmap(
     method stands out whatever its units.
 
     Args:
-        df: an arena frame, or the output of :func:`workbench.arena.leaderboard_numeric`.
+        df: an arena frame, or the output of :func:`workbench.experiments.arena.leaderboard_numeric`.
         ax: a matplotlib Axes (a new figure when ``None``).
         baseline: the effective-robustness baseline.
         columns: the columns shown (default all).
@@ -123,7 +161,7 @@ def leaderboard_heatmap(
     Returns:
         The Axes drawn on.
     """
-    from ..arena import leaderboard_numeric
+    from ..experiments.arena import leaderboard_numeric
 
     num = df if isinstance(df.columns, pd.MultiIndex) else leaderboard_numeric(df, baseline)
     mean = num["mean"]
@@ -179,7 +217,7 @@ def arena_dashboard(
     """
     import plotly.graph_objects as go
 
-    from ..arena import FAMILIES, severity_curves
+    from ..experiments.arena import FAMILIES, severity_curves
 
     curves = severity_curves(df)
     metric = _pick(curves, "metric", metric)

@@ -18,7 +18,7 @@ def arena_panel(
     AUC / relative / effective robustness (mean ± std over seeds).
 
     Nothing is trained or evaluated: the panel only filters ``df`` (e.g. the frame of
-    :func:`workbench.arena.run_arena`, loaded from the sweep store).
+    :func:`workbench.experiments.arena.run_arena`, loaded from the sweep store).
 
     Args:
         df: an arena frame.
@@ -31,7 +31,7 @@ def arena_panel(
     """
     import ipywidgets as widgets
 
-    from ..arena import FAMILIES, robustness_summary
+    from ..experiments.arena import FAMILIES, robustness_summary
     from ..plotting.arena import arena_curves
 
     summary = robustness_summary(df, baseline)
