@@ -1,42 +1,16 @@
-"""WMA loss (Eq. 8-10 of the WMA paper), its basis, and the α×β grid helpers."""
+"""WMA loss (Eq. 8-10 of the WMA paper), its basis, and the WMA panel. The experiments (test
+cases, grid, selection, paper table) are tested in tests/experiments/test_wma_experiment.py."""
 
 import copy
 
-import pandas as pd
 import pytest
 import torch
+from wma_data import backbone, token_dataset
 
-from workbench.data.base import MultimodalDataset, Task, collate
+from workbench.data.base import collate
 from workbench.methods import wma as W
 from workbench.methods.wma import WMA, WMAConfig, ot_distances, wma_penalty
-from workbench.models.transformer import OneTowerTransformer, TransformerConfig
 from workbench.ot import ipot, pairwise_cost
-from workbench.training import TrainerConfig
-
-
-def token_dataset(generator, n=16, modalities=("text", "image"), n_classes=3, split="train"):
-    y = torch.randint(0, n_classes, (n,), generator=generator)
-    inputs = {}
-    for k, m in enumerate(modalities):
-        if k == 0:  # a variable-length modality
-            inputs[m] = [
-                torch.randn(
-                    int(torch.randint(2, 6, (1,), generator=generator)), 6, generator=generator
-                )
-                for _ in range(n)
-            ]
-        else:
-            inputs[m] = torch.randn(n, 3 + k, 5, generator=generator)
-    return MultimodalDataset(
-        "tokens", inputs, y, Task("multiclass", n_classes, "accuracy"), split=split
-    )
-
-
-def backbone(ds):
-    torch.manual_seed(0)
-    return OneTowerTransformer(
-        TransformerConfig.for_dataset(ds, d_model=16, n_heads=4, dropout=0.0)
-    )
 
 
 def test_penalty_is_zero_when_every_distance_is_beta_times_basis(generator):
@@ -191,127 +165,6 @@ def test_config_validation():
         WMAConfig(cost="l3")
     with pytest.raises(ValueError, match="basis"):
         WMAConfig(basis="last")
-
-
-def test_table1_conditions_cover_every_modality():
-    conds = W.table1_conditions(("text", "image"))
-    assert list(conds) == ["normal", "noise/text", "noise/image", "missing/text", "missing/image"]
-    assert conds["noise/image"][0].amplitude == 3.0 and conds["missing/text"][0].rate == 0.5
-    assert all(c.level == "embedding" for v in conds.values() for c in v)
-
-
-def test_select_best_uses_validation_not_test():
-    grid = pd.DataFrame(
-        {
-            "regime": ["WMA", "WMA", "baseline"],
-            "alpha": [1.0, 5.0, 0.0],
-            "beta": [2.0, 0.1, 0.0],
-            "val_score": [0.9, 0.5, 0.99],
-            "value": [0.1, 0.99, 0.5],
-        }
-    )
-    assert W.select_best(grid) == (1.0, 2.0)
-    assert W.select_best(grid, higher_is_better=False) == (5.0, 0.1)
-
-
-def test_grid_reuses_the_checkpoint_cache(generator):
-    train = token_dataset(generator, n=24)
-    val = token_dataset(generator, n=12, split="validation")
-    cfg = TrainerConfig(max_epochs=1, batch_size=8, progress=False)
-    _, first = W.fit_wma(
-        lambda: backbone(train), train, val, alpha=1.0, beta=2.0, trainer_config=cfg
-    )
-    _, again = W.fit_wma(
-        lambda: backbone(train), train, val, alpha=1.0, beta=2.0, trainer_config=cfg
-    )
-    _, other = W.fit_wma(
-        lambda: backbone(train), train, val, alpha=1.0, beta=0.5, trainer_config=cfg
-    )
-    assert not first.from_cache_ and again.from_cache_ and not other.from_cache_
-    frame = W.alpha_beta_grid(
-        lambda: backbone(train),
-        train,
-        val,
-        val,
-        alphas=[1.0],
-        betas=[2.0],
-        seeds=[0],
-        trainer_config=cfg,
-        conditions={"normal": []},
-    )
-    assert set(frame["regime"]) == {"baseline", "minimize OT", "WMA"}
-    assert {"alpha", "beta", "val_score", "value"} <= set(frame.columns)
-
-
-def fake_grid(generator):
-    rows = []
-    for regime, a, b in [("baseline", 0.0, 0.0), ("minimize OT", 1.0, 0.0)] + [
-        ("WMA", a, b) for a in (1.0, 5.0) for b in (0.5, 2.0)
-    ]:
-        for case in ("normal", "noise/text", "missing/image"):
-            for seed in (0, 1):
-                rows.append(
-                    {
-                        "regime": regime,
-                        "dataset": "toy",
-                        "alpha": a,
-                        "beta": b,
-                        "case": case,
-                        "condition": case.split("/")[0],
-                        "modality": case.split("/")[1] if "/" in case else "",
-                        "metric": "accuracy",
-                        "seed": seed,
-                        "value": float(torch.rand(1, generator=generator)),
-                        "val_score": a + b,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def test_plots_and_win_rate_on_a_grid(generator):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from workbench import plotting
-
-    grid = fake_grid(generator)
-    axes = plotting.alpha_beta_heatmaps(grid)
-    assert len([ax for ax in axes if ax.get_visible()]) == 3
-    ax = plotting.beta_curve(grid, alpha=1.0)
-    assert len(ax.get_lines()) >= 3
-    rate = W.win_rate(grid)
-    base = grid[grid.regime == "baseline"].groupby("case")["value"].mean()
-    cells = grid[grid.regime == "WMA"].groupby(["case", "alpha", "beta"])["value"].mean()
-    for _, r in rate.iterrows():
-        assert r["share_at_least_baseline"] == pytest.approx(
-            float((cells[r["case"]] >= base[r["case"]]).mean())
-        )
-
-
-def test_claims_table_signs_and_paper_grid(generator):
-    grid = fake_grid(generator)
-    claims = W.claims_table(grid, 1.0, 2.0)
-    ours = claims[claims.source == "workbench"].set_index(["condition", "modality"])
-    mean = (
-        W.regime_frame(grid, 1.0, 2.0).groupby(["method", "condition", "modality"])["value"].mean()
-    )
-    assert ours.loc[("normal", ""), "wma_vs_baseline"] == pytest.approx(
-        mean[("WMA", "normal", "")] - mean[("baseline", "normal", "")]
-    )
-    paper = claims[(claims.source == "paper") & (claims.dataset == "MOSEI")].set_index(
-        ["condition", "modality"]
-    )
-    assert paper.loc[("normal", ""), "wma_vs_baseline"] == pytest.approx(
-        0.807 - 0.801
-    )  # MAE: lower is better
-    hm = W.paper_grid("hateful_memes")
-    assert set(hm.regime) == {"baseline", "minimize OT", "WMA"}
-    assert len(hm[(hm.regime == "WMA") & (hm.case == "normal")]) == 56  # 4 alphas x 14 betas
-    summary = W.claims_summary(claims)
-    assert set(summary.source) == {"paper", "workbench"}
-    assert summary.set_index("dataset").loc["Hateful Memes", "wma_vs_baseline: wins"] == "5/5"
-    verdicts = W.claims_verdicts(summary)
-    assert set(verdicts["reproduces"]) <= {"yes", "not clearly", "no"} and len(verdicts) == 2
 
 
 def test_wma_panel_runs_headless(generator):

@@ -26,6 +26,7 @@ tidy frame per point) and ``paper_table(results) -> DataFrame`` (the evaluated c
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -308,6 +309,7 @@ def reproduce(
     log: Callable[[str], None] | None = None,
     results_dir: str | os.PathLike | None = None,
     command: str | None = None,
+    **sweep_options: Any,
 ) -> Reproduction:
     """Run a paper's experiment at ``profile`` as a resumable sweep and evaluate its claims.
 
@@ -325,6 +327,8 @@ def reproduce(
         results_dir: where the CSVs and the provenance go (default: ``store`` when given, else
             :attr:`Profile.default_results`: ``results/<paper>/cpu`` for the ``cpu`` profile).
         command: the command line recorded in the provenance.
+        **sweep_options: passed to :func:`~workbench.sweep.run_sweep` (``backend="ray"``,
+            ``address``, ``cpus_per_point``, ``gpus_per_point``, ``retries``).
     """
     prof = load_profile(paper, profile)
     paper_table = resolve_function(prof.paper_table)
@@ -337,10 +341,16 @@ def reproduce(
         out, store_path = prof.default_results, prof.default_store
     store = ResultStore(store_path)
     summary = run_sweep(
-        prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log
+        prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log,
+        **sweep_options,
     )
     results = summary.load()
-    table = paper_table(results) if len(results) else pd.DataFrame()
+    if not len(results):
+        table = pd.DataFrame()
+    elif "profile" in inspect.signature(paper_table).parameters:
+        table = paper_table(results, profile=prof.name)
+    else:
+        table = paper_table(results)
     results_path = atomic_write(out / "results.csv", results.to_csv(index=False))
     table_path = atomic_write(out / "paper_table.csv", table.to_csv(index=False))
     prov = provenance(prof, summary, results, command)

@@ -1,7 +1,9 @@
 """WMA figures: α×β heatmaps shaped like Tables 3-6 and the β curve of Fig. 2 of the WMA paper.
 
-Both take the tidy frame of :func:`workbench.methods.wma.alpha_beta_grid` (columns ``regime,
-alpha, beta, condition, value, seed``) and never train anything.
+Both take the tidy rows of :func:`workbench.experiments.wma.run_grid` or
+:func:`~workbench.experiments.wma.alpha_beta_grid` (columns ``regime, alpha, beta, condition,
+value, seed``; one learning rate per cell: :func:`~workbench.experiments.wma.cell_frame`) and
+never train anything.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def alpha_beta_heatmaps(
     (``regime == "baseline"``, same test case) is printed in bold, as the paper's tables do.
 
     Args:
-        grid: the frame of :func:`~workbench.methods.wma.alpha_beta_grid`.
+        grid: the frame of :func:`~workbench.experiments.wma.run_grid`.
         conditions: test cases to draw (default: every one, in the frame's order).
         axes: a sequence of matplotlib Axes, one per test case (a new figure when ``None``).
         higher_is_better: False for an error metric (MAE), which flips "better".
@@ -139,7 +141,7 @@ def beta_curve(
     as in the paper; the baseline of each test case is a dashed horizontal line.
 
     Args:
-        grid: the frame of :func:`~workbench.methods.wma.alpha_beta_grid`.
+        grid: the frame of :func:`~workbench.experiments.wma.run_grid`.
         alpha: the α of the curve (the paper: 1).
         conditions: test cases (default: all).
         ax: a matplotlib Axes (a new figure when ``None``).

@@ -32,8 +32,8 @@ def wma_panel(
         dataset: the evaluation split.
         alpha, beta: the initial point (default: the first WMA point of ``models``).
         train_point: optional ``(alpha, beta) -> model`` called by the "train this point"
-            button for the point typed in the "new α"/"new β" boxes (e.g. one outside the grid) (e.g. ``functools.partial(fit_wma, ...)``);
-            the button is hidden when ``None``.
+            button for the point typed in the "new α"/"new β" boxes (e.g. one outside the grid;
+            :func:`workbench.experiments.wma.point_trainer`); the button is hidden when ``None``.
         seed: corruption seed (every model sees the same corruption).
         metric: metric name (default: the dataset's).
         max_amplitude: upper end of the amplitude slider.
