@@ -155,7 +155,7 @@ def test_gaussian_noise_only_on_image_modalities():
 def test_unknown_and_inapplicable_methods_raise(features):
     with pytest.raises(ValueError, match="Unknown method"):
         arena.build("Nope", features["train"])
-    with pytest.raises(ValueError, match="does not apply"):
+    with pytest.raises(ValueError, match="is not defined for dataset"):
         arena.build("WMA", features["train"])
 
 

@@ -63,7 +63,6 @@ from ..models.base import Method
 from ..models.encoders import encoders_for, modality_specs
 from ..sweep import Grid, run_sweep
 from ..training import Trainer, TrainerConfig
-from ..util import seeded
 from . import load_profile
 
 __all__ = [
@@ -214,19 +213,20 @@ def build(
     if encoders not in ("shared", "native"):
         raise ValueError(f"arena.build(encoders={encoders!r}); expected 'shared' or 'native'.")
     spec = methods.spec(name)
-    if not spec.applies(train):
-        raise ValueError(
-            f"Method {name!r} does not apply to dataset {train.name!r} (modalities "
-            f"{train.modalities}, task {train.task.kind}); applicable: {methods.available(train)}."
-        )
     opts = {**method_options(name, embed_dim=embed_dim, hidden_dim=hidden_dim,
                              dropout=dropout, encoders=encoders), **options}  # fmt: skip
     share = encoders == "shared" and spec.paper != "wma"
-    with seeded(int(seed)):
-        enc = shared_encoders(train, embed_dim, hidden_dim, dropout) if share else None
-        # The factory is called inside this fork (not methods.build, which would re-seed): the
-        # model's own weights continue the stream after the shared encoders.
-        return spec.factory(train, encoders=enc, seed=int(seed), **opts)
+    # The shared encoders are drawn first inside build's seeded scope; the model's own weights
+    # continue the seed's stream after them.
+    return methods.build(
+        name,
+        train,
+        encoders=(lambda: shared_encoders(train, embed_dim, hidden_dim, dropout))
+        if share
+        else None,
+        seed=int(seed),
+        **opts,
+    )
 
 
 # ============================================================================ conditions

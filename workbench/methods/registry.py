@@ -79,7 +79,9 @@ def register(spec: MethodSpec) -> MethodSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"Method {spec.name!r} is registered twice.")
     if spec.role not in ("method", "baseline"):
-        raise ValueError(f"Method {spec.name!r}: role must be 'method' or 'baseline', not {spec.role!r}.")
+        raise ValueError(
+            f"Method {spec.name!r}: role must be 'method' or 'baseline', not {spec.role!r}."
+        )
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -121,7 +123,7 @@ def build(
     name: str,
     train: MultimodalDataset,
     *,
-    encoders: nn.ModuleDict | None = None,
+    encoders: nn.ModuleDict | Callable[[], nn.ModuleDict] | None = None,
     seed: int | None = None,
     **options: Any,
 ) -> Method:
@@ -130,7 +132,9 @@ def build(
     Args:
         name: a name of :func:`available`.
         train: the training split.
-        encoders: one encoder per modality to use instead of the method's own.
+        encoders: one encoder per modality to use instead of the method's own, or a
+            function building them, called first inside the seeded scope (so shared encoders
+            and the rest of the model are one draw of the seed's stream).
         seed: seed of the initial weights, drawn in a forked RNG (:func:`workbench.util.seeded`:
             the caller's global RNG is left as it was); ``None`` draws from the global RNG.
         **options: the method's configuration fields.
@@ -145,6 +149,8 @@ def build(
             f"({s.note or s.applies.__doc__}); available(dataset) lists those that are."
         )
     if seed is None:
-        return s.factory(train, encoders=encoders, **options)
+        enc = encoders() if callable(encoders) and not isinstance(encoders, nn.Module) else encoders
+        return s.factory(train, encoders=enc, **options)
     with seeded(int(seed)):
-        return s.factory(train, encoders=encoders, seed=int(seed), **options)
+        enc = encoders() if callable(encoders) and not isinstance(encoders, nn.Module) else encoders
+        return s.factory(train, encoders=enc, seed=int(seed), **options)
