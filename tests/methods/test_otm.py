@@ -1,4 +1,7 @@
-"""Tests of the OTM method: mixer, losses, label-free training, fusions (synthetic data only)."""
+"""Tests of the OTM method: mixer, losses, fusions, shared encoders (synthetic data only).
+
+The label-free training loop, the clustering protocol, the scores and the paper table are
+tested in ``tests/experiments/test_otm_experiment.py``."""
 
 import dataclasses
 
@@ -6,24 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from workbench import methods
 from workbench.data.synthetic import make_synthetic
-from workbench.methods.clustering import ClusteringSetup, run_clustering
-from workbench.methods.otm import (
-    MWAE,
-    Mixer,
-    OTMConfig,
-    alignment_accuracy,
-    clustering_scores,
-    fit_clustering,
-    fused_labels,
-    mmd_penalty,
-    views_of,
-)
-from workbench.methods.otm_fusions import (
-    FUSIONS,
-    FusionOTMConfig,
-    OTMFusion,
-    single_modality_scores,
+from workbench.methods.otm import MWAE, Mixer, OTMConfig, encode_views, fused_codes, mmd_penalty
+from workbench.methods.otm_fusions import FUSIONS, FusionOTMConfig, OTMFusion
+from workbench.models.encoders import (
+    MLPEncoder,
+    ModalitySpec,
+    SequenceEncoder,
+    encoders_for,
+    masked_moments,
 )
 
 
@@ -122,7 +117,7 @@ def test_loss_terms_backpropagates_and_logs(generator):
     assert torch.isfinite(loss)
     assert {"rec_a", "rec_b", "mix_a", "mix_b", "gw_cluster", "barycenter", "loss"} <= set(logs)
     assert model.agents["a"].encoder[0].weight.grad is not None
-    assert fused_labels(mix, torch.arange(10), "b").shape == (mix.fused.shape[0],)
+    assert mix.plans["b"].shape == (mix.fused.shape[0], 10)
 
 
 def test_without_mixer_no_server_call(generator):
@@ -130,66 +125,6 @@ def test_without_mixer_no_server_call(generator):
     model.mixer.forward = lambda *a: pytest.fail("the mixer must not be called without OTM")
     loss, logs, mix = model.loss_terms({"a": torch.randn(8, 4, generator=generator)})
     assert mix is None and "mix_a" not in logs
-
-
-def test_unaligned_training_never_pairs_rows(generator):
-    n = 64
-    ids = torch.arange(n, dtype=torch.float32)[:, None]
-    views = {"a": torch.cat([ids, torch.randn(n, 3, generator=generator)], 1), "b": ids.clone()}
-    batches = []
-    for aligned in (True, False):
-        model = MWAE({"a": 4, "b": 1}, OTMConfig(latent_dim=2, mixer="none"))
-        original = model.loss_terms
-
-        def spy(v, original=original, aligned=aligned):
-            batches.append((aligned, v["a"][:, 0].clone(), v["b"][:, 0].clone()))
-            return original(v)
-
-        model.loss_terms = spy
-        fit_clustering(model, views, num_epochs=2, batch_size=16, aligned=aligned, seed=3)
-    paired = [float((a == b).float().mean()) for al, a, b in batches if al]
-    unpaired = [float((a == b).float().mean()) for al, a, b in batches if not al]
-    assert min(paired) == 1.0
-    assert max(unpaired) < 0.3  # independent per-agent sampling: pairing only by chance
-
-
-def test_unaligned_training_accepts_unequal_sizes(generator):
-    views = {
-        "a": torch.randn(30, 5, generator=generator),
-        "b": torch.randn(21, 3, generator=generator),
-    }
-    model = MWAE({"a": 5, "b": 3}, OTMConfig(latent_dim=2, barycenter_iters=2))
-    model, history = fit_clustering(model, views, num_epochs=2, batch_size=8, aligned=False)
-    assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
-    with pytest.raises(ValueError, match="equal numbers of rows"):
-        fit_clustering(model, views, num_epochs=1, aligned=True)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("aligned", [True, False])
-def test_clustering_pipeline_recovers_separated_clusters(aligned):
-    splits = make_synthetic(400, dims=(20, 12), n_classes=3, noise=0.3, seed=1)
-    train, test = views_of(splits["train"]), views_of(splits["test"])
-    setup = ClusteringSetup(
-        OTMConfig(latent_dim=8, hidden_dim=64, barycenter_iters=2), num_epochs=4, batch_size=64
-    )
-    res = run_clustering(
-        "MWAE+OTM", train, test, splits["test"].y, 3, aligned=aligned, seed=0, setup=setup
-    )
-    assert res.scores["hungarian_accuracy"] > 0.9
-    assert res.scores["nmi"] > 0.7
-
-
-def test_clustering_scores_closed_forms():
-    y = np.array([0, 0, 1, 1, 2, 2])
-    perfect = clustering_scores(y, np.array([2, 2, 0, 0, 1, 1]))
-    assert perfect == pytest.approx(
-        {"purity": 1.0, "hungarian_accuracy": 1.0, "nmi": 1.0, "ari": 1.0}
-    )
-    one = clustering_scores(y, np.zeros(6, dtype=int))
-    assert one["purity"] == pytest.approx(1 / 3) and one["hungarian_accuracy"] == pytest.approx(
-        1 / 3
-    )
 
 
 def test_mmd_penalty_small_for_prior_large_for_shift(generator):
@@ -261,24 +196,63 @@ def test_fusion_missing_modality_is_zeroed(small_splits):
     torch.testing.assert_close(a.y_hat, b.y_hat)
 
 
-def test_single_modality_scores(small_splits):
-    model = OTMFusion.for_dataset(
-        small_splits["train"], FusionOTMConfig(latent_dim=4, hidden_dim=8)
-    )
-    scores = single_modality_scores(model, small_splits["train"], small_splits["test"])
-    assert set(scores) == {"m0", "m1"} and all(0.0 <= v <= 1.0 for v in scores.values())
-
-
 def test_sequence_modality_pooling_respects_padding():
-    from workbench.methods.otm_fusions import SequenceEncoder
-
     x = torch.randn(2, 5, 3)
     mask = torch.tensor([[True, True, False, False, False], [True] * 5])
-    pooled = SequenceEncoder.pool(x, mask)
+    pooled = masked_moments(x, mask)
     torch.testing.assert_close(pooled[0, :3], x[0, :2].mean(0))
     x2 = x.clone()
     x2[0, 2:] = 100.0
-    torch.testing.assert_close(SequenceEncoder.pool(x2, mask), pooled)
+    torch.testing.assert_close(masked_moments(x2, mask), pooled)
+    encoder = SequenceEncoder(3, 4, hidden=8, kind="moments")
+    torch.testing.assert_close(encoder(x2, mask), encoder(x, mask))
+
+
+def test_fusion_encoders_are_the_otm_family():
+    """The fusions build their encoders with encoders_for(family="otm"): an MLP per vector or
+    image (flattened), masked moments + MLP per sequence; the same seed gives the same weights."""
+    specs = {"img": ModalitySpec((1, 4, 4)), "seq": ModalitySpec((-1, 3), sequence=True)}
+    enc = encoders_for(specs, 5, family="otm", hidden=(7,))
+    assert isinstance(enc["img"], MLPEncoder) and enc["img"].net[0].in_features == 16
+    assert isinstance(enc["seq"], SequenceEncoder) and enc["seq"].kind == "moments"
+    assert enc["seq"].mlp[0].in_features == 6 and enc["seq"].mlp[0].out_features == 7
+    with pytest.raises(ValueError, match="kind"):
+        SequenceEncoder(3, 4, kind="lstm")
+
+
+def test_shared_encoders_replace_the_fusions_own(small_splits):
+    train = small_splits["train"]
+    batch = train.full_batch()
+    shared = encoders_for(
+        {m: ModalitySpec(tuple(train.modality_shape(m))) for m in train.modalities},
+        4,
+        family="mlp",
+        hidden=(6,),
+    )
+    model = OTMFusion.for_dataset(
+        train, FusionOTMConfig(latent_dim=4, hidden_dim=8, otm_weight=1.0), encoders=shared
+    )
+    assert model.encoders is shared
+    out = model.train()(batch)
+    loss, logs = model.loss(out, batch)
+    loss.backward()
+    assert "otm" in logs and shared["m0"].net[0].weight.grad is not None
+    built = methods.build("OTM", train, encoders=shared, seed=0, latent_dim=4, hidden_dim=8)
+    assert built.encoders is shared and built.config.otm_weight == 1.0
+    with pytest.raises(ValueError, match="one per modality"):
+        OTMFusion.for_dataset(train, encoders=torch.nn.ModuleDict({"m0": shared["m0"]}))
+
+
+def test_encode_views_and_fused_codes(generator):
+    views = {
+        "a": torch.randn(20, 5, generator=generator),
+        "b": torch.randn(20, 3, generator=generator),
+    }
+    model = MWAE({"a": 5, "b": 3}, OTMConfig(latent_dim=2, barycenter_iters=2))
+    codes = encode_views(model, views)
+    assert {m: z.shape for m, z in codes.items()} == {"a": (20, 2), "b": (20, 2)}
+    one, two = fused_codes(model, views, seed=3), fused_codes(model, views, seed=3)
+    torch.testing.assert_close(one.fused, two.fused)
 
 
 # ----------------------------------------------------------------------------- plots, panel, report
@@ -324,73 +298,3 @@ def test_otm_panel_headless(generator):
     panel = widgets.otm_panel(model, views, torch.arange(24) % 2, n_points=20)
     scores = panel.result
     assert set(scores) == {"purity", "hungarian_accuracy", "nmi", "ari"}
-
-
-def test_paper_comparison_reads_reference():
-    import pandas as pd
-
-    from workbench.methods.otm import paper_comparison
-
-    rows = [
-        {"dataset": "mfeat", "setting": s, "method": m, "seed": 0, "metric": "purity", "value": v}
-        for s in ("aligned", "unaligned")
-        for m, v in (
-            ("MCCA", 0.5),
-            ("GWMAC-style", 0.3),
-            ("MWAE", 0.55),
-            ("MWAE+OTM", 0.6),
-            ("MWAE+OTM(WB)", 0.58),
-        )
-    ]
-    table = paper_comparison(pd.DataFrame(rows))
-    assert table["holds"].tolist() == [True, True, True, True, True]
-    assert table["paper (a vs b)"].iloc[0] == "0.6072 vs 0.5313"
-
-
-def _isometric_copies(generator):
-    """Three clusters of unequal sizes and spreads (no class-swapping isometry) and a copy of
-    them rotated, shifted and with permuted rows: the second modality is an exact isometric copy
-    of the first, in an unrelated coordinate system."""
-    sizes = (8, 16, 24)
-    centres = torch.tensor([[0.0, 0.0], [6.0, 0.0], [0.0, 14.0]], dtype=torch.float64)
-    Z1 = torch.cat(
-        [c + 0.5 * torch.randn(n, 2, generator=generator, dtype=torch.float64) for c, n in zip(centres, sizes)]
-    )
-    y = np.repeat(np.arange(3), sizes)
-    Q, _ = torch.linalg.qr(torch.randn(2, 2, generator=generator, dtype=torch.float64))
-    perm = torch.randperm(len(y), generator=generator)
-    return Z1, y, (Z1 @ Q)[perm] + 3.0, y[perm.numpy()]
-
-
-def test_alignment_accuracy_pure_gw_recovers_isometric_copy(generator):
-    from workbench.ot import fgw_barycenter
-
-    Z1, y1, Z2, y2 = _isometric_copies(generator)
-    labels = {"a": y1, "b": y2}
-    acc = {}
-    for alpha in (0.0, 1.0):
-        res = fgw_barycenter(
-            [Z1, Z2], len(y1), alpha=alpha, init="modality", generator=torch.Generator().manual_seed(1),
-            n_outer=5, fgw_max_iter=50,
-        )
-        acc[alpha] = alignment_accuracy(dict(zip("ab", res.plans)), labels)
-    chance = float(np.sum((np.bincount(y1) / len(y1)) ** 2))
-    assert acc[0.0]["chance"].item() == pytest.approx(chance)
-    # pure GW (alpha = 0) sees only the within-modality distances, which the copy preserves
-    assert acc[0.0]["accuracy"].item() > 0.99
-    # the feature term compares coordinates of unrelated spaces: it can only do worse
-    assert acc[1.0]["accuracy"].item() < acc[0.0]["accuracy"].item()
-
-
-def test_alignment_accuracy_closed_forms(generator):
-    y = np.array([0, 0, 1, 1, 2, 2])
-    identity = torch.eye(6, dtype=torch.float64) / 6
-    independent = torch.full((6, 6), 1 / 36, dtype=torch.float64)
-    out = alignment_accuracy({"a": identity, "b": identity, "c": independent}, y)
-    assert list(zip(out.modality_a, out.modality_b)) == [("a", "b"), ("a", "c"), ("b", "c")]
-    assert out["accuracy"].tolist() == pytest.approx([1.0, 1 / 3, 1 / 3])
-    assert out["chance"].tolist() == pytest.approx([1 / 3] * 3)
-    with pytest.raises(ValueError, match="labels for modality"):
-        alignment_accuracy({"a": identity, "b": identity}, y[:5])
-    with pytest.raises(ValueError, match="at least two"):
-        alignment_accuracy({"a": identity}, y)

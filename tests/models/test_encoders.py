@@ -111,9 +111,9 @@ def test_make_encoders_is_the_family_of_the_fusion_config():
 @pytest.mark.parametrize("name", ["RAML", *BASELINES])
 def test_raml_and_baselines_build_the_raml_family_first(name):
     """Encoders f_m are the first modules built, so their initial weights are those of
-    ``encoders_for(..., family="raml")`` under the same seed (RAML: output ``hidden``)."""
+    ``encoders_for(..., family="raml")`` under the same seed (RAML: output ``hidden_dim``)."""
     ds = _mixed_dataset()
-    options = dict(embed_dim=8, hidden=16, sequence_encoder="cnn", dropout=0.1)
+    options = dict(embed_dim=8, hidden_dim=16, sequence_encoder="cnn", dropout=0.1)
     torch.manual_seed(0)
     if name == "RAML":
         model, out = RAML(RAMLConfig.for_dataset(ds, **options)), 16

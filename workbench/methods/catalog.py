@@ -139,7 +139,10 @@ for _name, _note in (
 
 # ----------------------------------------------------------------------------- OTM paper
 def _otm_fusion(train: MultimodalDataset, *, encoders=None, seed: int | None = None, **options) -> Method:
+    """A :class:`OTMFusion` (late fusion by default) trained with the OT mixer: ``otm_weight``
+    defaults to 1 (the paper's ``beta``; 0 gives the fusion baseline without OTM)."""
     options = dict(options)
+    options.setdefault("otm_weight", 1.0)
     if seed is not None:
         options.setdefault("seed", seed)
     return OTMFusion.for_dataset(train, FusionOTMConfig(**options), **_enc(encoders))

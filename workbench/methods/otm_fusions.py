@@ -15,22 +15,23 @@ its latent codes to the :class:`~workbench.methods.otm.Mixer`, receives ``tilde 
 adds ``||Z_m - tilde Z_m||^2`` (Eq. 5) and ``L_s(h_m(tilde Z_m), y) + L_s(h_m(Z_m), y)``
 with a local predictor ``h_m`` (Eq. 7). Inference is unchanged.
 
-:func:`single_modality_scores` is the Table 4 protocol (a probe per modality on frozen codes).
+The encoders are :func:`workbench.models.encoders.encoders_for` of the ``"otm"`` family (an MLP
+per fixed-size modality, masked moments + MLP per sequence) unless shared ``encoders`` are
+given. The Tables 3-5 protocol is :func:`workbench.experiments.otm.supervised_experiment`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from ..data.base import MultimodalBatch, MultimodalDataset, Task
 from ..models.base import Method, Output, task_loss
-from ..models.encoders import mlp
+from ..models.encoders import ModalitySpec, encoders_for, masked_moments, mlp
 from .otm import Mixer, OTMConfig
 
 __all__ = [
@@ -38,10 +39,6 @@ __all__ = [
     "FUSION_LABELS",
     "FusionOTMConfig",
     "OTMFusion",
-    "SequenceEncoder",
-    "single_modality_scores",
-    "summary",
-    "supervised_experiment",
 ]
 
 FUSIONS = ("late", "tensor", "low_rank_tensor", "mfm", "multiplicative")
@@ -107,30 +104,6 @@ class FusionOTMConfig:
         )
 
 
-class SequenceEncoder(nn.Module):
-    """Masked mean and standard deviation over time, then an MLP: ``[B, L, D]`` -> ``[B, d]``."""
-
-    def __init__(self, feature_dim: int, hidden: int, out: int) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(
-            nn.Linear(2 * feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, out)
-        )
-
-    @staticmethod
-    def pool(x: Tensor, mask: Tensor | None) -> Tensor:
-        """``[B, L, D]`` (+ ``bool [B, L]``) -> ``[B, 2D]`` masked mean and std."""
-        if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        w = mask.unsqueeze(-1).to(x.dtype)
-        n = w.sum(1).clamp_min(1.0)
-        mean = (x * w).sum(1) / n
-        var = (((x - mean.unsqueeze(1)) ** 2) * w).sum(1) / n
-        return torch.cat([mean, var.clamp_min(0).sqrt()], -1)
-
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        return self.mlp(self.pool(x.float(), mask))
-
-
 class OTMFusion(Method):
     """A fusion model ``encoders + fusion + head``, optionally trained with the OT mixer.
 
@@ -140,6 +113,8 @@ class OTMFusion(Method):
         sequence: modality -> whether it is a variable-length sequence ``[B, L, D]``.
         task: the dataset's task.
         config: :class:`FusionOTMConfig`.
+        encoders: one encoder per modality, each ``(x, mask) -> [B, latent_dim]``, used instead
+            of the model's own (e.g. the arena's shared encoders).
     """
 
     def __init__(
@@ -149,6 +124,7 @@ class OTMFusion(Method):
         sequence: dict[str, bool],
         task: Task,
         config: FusionOTMConfig | None = None,
+        encoders: nn.ModuleDict | None = None,
     ) -> None:
         super().__init__()
         c = self.config = config or FusionOTMConfig()
@@ -157,14 +133,20 @@ class OTMFusion(Method):
         self.sequence = dict(sequence)
         self.input_dims = dict(input_dims)
         d, h, k = c.latent_dim, c.hidden_dim, task.n_outputs
-        self.encoders = nn.ModuleDict(
-            {
-                m: SequenceEncoder(input_dims[m], h, d)
-                if sequence[m]
-                else mlp(input_dims[m], h, d)
+        if encoders is None:
+            specs = {
+                m: ModalitySpec(
+                    (-1, input_dims[m]) if sequence[m] else (input_dims[m],), sequence[m]
+                )
                 for m in self.modalities
             }
-        )
+            encoders = encoders_for(specs, d, family="otm", hidden=(h,))
+        elif set(encoders) != set(self.modalities):
+            raise ValueError(
+                f"OTMFusion: encoders for {sorted(encoders)}; expected one per modality "
+                f"{list(self.modalities)}."
+            )
+        self.encoders = encoders
         M = len(self.modalities)
         if c.fusion == "late":
             self.fusion_head = mlp(M * d, h, k)
@@ -201,27 +183,27 @@ class OTMFusion(Method):
 
     @classmethod
     def for_dataset(
-        cls, dataset: MultimodalDataset, config: FusionOTMConfig | None = None
+        cls,
+        dataset: MultimodalDataset,
+        config: FusionOTMConfig | None = None,
+        *,
+        encoders: nn.ModuleDict | None = None,
     ) -> OTMFusion:
-        """Build with ``dataset``'s modalities, input sizes and task."""
+        """Build with ``dataset``'s modalities, input sizes and task (and shared ``encoders``)."""
         dims, seq = {}, {}
         for m in dataset.modalities:
             seq[m] = dataset.is_sequence(m)
             shape = dataset.modality_shape(m)
             dims[m] = int(shape[-1]) if seq[m] else int(np.prod(shape))
-        return cls(dataset.modalities, dims, seq, dataset.task, config)
+        return cls(dataset.modalities, dims, seq, dataset.task, config, encoders)
 
     # -------------------------------------------------------------- two stages
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """Each agent encodes its modality: modality -> ``[B, d]``."""
-        out = {}
-        for m in self.modalities:
-            x = batch.inputs[m]
-            if self.sequence[m]:
-                out[m] = self.encoders[m](x, batch.mask(m))
-            else:
-                out[m] = self.encoders[m](x.reshape(x.shape[0], -1).float())
-        return out
+        return {
+            m: self.encoders[m](batch.inputs[m], batch.mask(m) if self.sequence[m] else None)
+            for m in self.modalities
+        }
 
     def predict(self, embeddings: dict[str, Tensor], present: Tensor) -> Output:
         """Fuse the codes (zeros for missing modalities) and predict."""
@@ -262,7 +244,7 @@ class OTMFusion(Method):
     def _target(self, m: str, batch: MultimodalBatch) -> Tensor:
         x = batch.inputs[m]
         if self.sequence[m]:
-            return SequenceEncoder.pool(x.float(), batch.mask(m))
+            return masked_moments(x.float(), batch.mask(m))
         return x.reshape(x.shape[0], -1).float()
 
     def loss(self, output: Output, batch: MultimodalBatch) -> tuple[Tensor, dict[str, float]]:
@@ -303,159 +285,3 @@ class OTMFusion(Method):
             logs["otm"] = float(reg.detach())
         logs["loss"] = float(loss.detach())
         return loss, logs
-
-
-@torch.no_grad()
-def _codes(
-    model: OTMFusion, dataset: MultimodalDataset, modality: str, batch_size: int = 512
-) -> np.ndarray:
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for batch in dataset.loader(batch_size):
-        out.append(model.embed(batch.to(device))[modality].cpu())
-    return torch.cat(out).numpy()
-
-
-def single_modality_scores(
-    model: OTMFusion, train: MultimodalDataset, test: MultimodalDataset, *, seed: int = 0
-) -> dict[str, float]:
-    """Table 4 protocol: a probe per modality on the frozen codes of that modality only.
-
-    For each modality ``m`` a logistic regression (ridge regression for regression tasks) is fitted
-    on the training codes ``Z_m`` and scored on the test codes with the dataset's metric.
-
-    Returns:
-        modality -> test score (accuracy for classification, MAE for regression).
-    """
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    from .. import metrics as M
-
-    out = {}
-    y_tr, y_te = train.y.numpy(), test.y.numpy()
-    for m in model.modalities:
-        z_tr, z_te = _codes(model, train, m), _codes(model, test, m)
-        mu, sd = z_tr.mean(0), z_tr.std(0) + 1e-8
-        z_tr, z_te = (z_tr - mu) / sd, (z_te - mu) / sd
-        if test.task.kind == "regression":
-            pred = Ridge(alpha=1.0).fit(z_tr, y_tr).predict(z_te)
-            out[m] = M.mae(y_te, pred)
-        else:
-            clf = LogisticRegression(max_iter=500, random_state=seed).fit(z_tr, y_tr.reshape(-1))
-            out[m] = float((clf.predict(z_te) == y_te.reshape(-1)).mean())
-    return out
-
-
-def supervised_experiment(
-    splits: dict[str, MultimodalDataset],
-    *,
-    fusions: tuple[str, ...] = ("late",),
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
-    otm_weight: float = 1.0,
-    config: FusionOTMConfig | None = None,
-    trainer_config=None,
-    noise_levels: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
-    cache: bool = True,
-) -> pd.DataFrame:
-    """Tables 3-5 protocol: each fusion with and without OTM, clean, single-modality and noisy.
-
-    Models are trained with the :class:`~workbench.training.Trainer` (selection on the
-    validation split) and evaluated on the test split: clean (Table 3), one modality at a time
-    through a probe on its frozen codes (Table 4, :func:`single_modality_scores`), and with
-    :class:`~workbench.corruptions.EnergyNoise` on every modality at each energy ratio
-    (Table 5, Figs. 3-4).
-
-    Args:
-        splits: ``{"train", "validation", "test"}`` datasets.
-        fusions: names in :data:`FUSIONS`.
-        seeds: training seeds.
-        otm_weight: the ``beta`` of the "+ OTM" models.
-        config: base :class:`FusionOTMConfig` (``fusion``/``otm_weight``/``seed`` are set here).
-        trainer_config: :class:`~workbench.training.TrainerConfig` (``seed`` is set here).
-        noise_levels: noise energy ratios.
-        cache: re-use trained weights (checkpoint cache keyed by the config).
-
-    Returns:
-        tidy frame ``dataset, fusion, method, otm, seed, condition, modality, energy_ratio,
-        metric, value``.
-    """
-    from ..corruptions import EnergyNoise
-    from ..evaluation import evaluate
-    from ..training import Trainer, TrainerConfig
-
-    train, validation, test = splits["train"], splits["validation"], splits["test"]
-    base = config or FusionOTMConfig()
-    tc = trainer_config or TrainerConfig(progress=False)
-    metric = test.task.metric
-    rows = []
-    for fusion in fusions:
-        for with_otm in (False, True):
-            method = FUSION_LABELS[fusion] + (" + OTM" if with_otm else "")
-            for seed in seeds:
-                cfg = replace(
-                    base, fusion=fusion, otm_weight=otm_weight if with_otm else 0.0, seed=seed
-                )
-                torch.manual_seed(seed)
-                model = OTMFusion.for_dataset(train, cfg)
-                model = Trainer(replace(tc, seed=seed), cache=cache).fit(model, train, validation)
-                common = {
-                    "dataset": test.name,
-                    "fusion": fusion,
-                    "method": method,
-                    "otm": with_otm,
-                    "seed": seed,
-                    "metric": metric,
-                }
-                rows.append(
-                    {
-                        **common,
-                        "condition": "normal",
-                        "modality": "",
-                        "energy_ratio": 0.0,
-                        "value": evaluate(model, test),
-                    }
-                )
-                for m, v in single_modality_scores(model, train, test, seed=seed).items():
-                    rows.append(
-                        {
-                            **common,
-                            "condition": "single_modality",
-                            "modality": m,
-                            "energy_ratio": 0.0,
-                            "value": v,
-                        }
-                    )
-                for level in noise_levels:
-                    noise = [EnergyNoise(modality=m, energy_ratio=level) for m in test.modalities]
-                    value = evaluate(
-                        model,
-                        test,
-                        corruptions=noise,
-                        generator=torch.Generator().manual_seed(seed),
-                    )
-                    rows.append(
-                        {
-                            **common,
-                            "condition": "noise",
-                            "modality": "multi",
-                            "energy_ratio": level,
-                            "value": value,
-                        }
-                    )
-    return pd.DataFrame(rows)
-
-
-def summary(
-    frame: pd.DataFrame, index=("dataset", "method"), columns=("condition", "modality")
-) -> pd.DataFrame:
-    """``mean ± std`` over seeds, pivoted (a view of :func:`supervised_experiment`'s frame)."""
-    g = (
-        frame.groupby(list(index) + list(columns), sort=False)["value"]
-        .agg(["mean", "std"])
-        .reset_index()
-    )
-    g["cell"] = [f"{m:.3f} ± {0.0 if np.isnan(s) else s:.3f}" for m, s in zip(g["mean"], g["std"])]
-    return g.pivot_table(
-        index=list(index), columns=list(columns), values="cell", aggfunc="first", sort=False
-    )

@@ -6,7 +6,8 @@
   ``av_digits``), two 3x3 convolutions (the second optionally with stride 2) and an adaptive
   average pool.
 - :class:`SequenceEncoder`: variable-length sequences ``[B, L, D]`` with a padding mask
-  (e.g. MFCC frames ``[L, 13]``), two 1-D convolutions and a masked mean + max pool.
+  (e.g. MFCC frames ``[L, 13]``), two 1-D convolutions and a masked mean + max pool, or
+  (``kind="moments"``, the OTM fusions) the masked mean and std of the frames and an MLP.
 - :class:`MaxPoolSequenceEncoder`: the RAML paper's sequence encoder, a one-layer LSTM (or two
   1-D convolutions) with max-pooling over the real time steps.
 
@@ -26,6 +27,10 @@ An encoder *family* (:data:`ENCODER_FAMILIES`) picks the encoder of a modality f
   over time on frame-level sequences (:class:`MaxPoolSequenceEncoder`); the embedded stand-in
   data adds small images, for which a two-layer CNN (:class:`ConvEncoder`, second convolution
   with stride 2) is used.
+- ``"otm"``: the encoders of the OTM paper's fusion models (MultiBench style): a one-hidden-layer
+  :class:`MLPEncoder` on every fixed-size modality (images flattened) and, for a
+  variable-length modality, the masked mean and std of its frames followed by an MLP
+  (:class:`SequenceEncoder` with ``kind="moments"``).
 
 :func:`encoders_for` builds one encoder per modality of ``{modality: ModalitySpec}``
 (:func:`modality_specs` reads them from a dataset); :func:`make_encoders` does so for a
@@ -55,11 +60,12 @@ __all__ = [
     "encoder_for",
     "encoders_for",
     "make_encoders",
+    "masked_moments",
     "mlp",
     "modality_specs",
 ]
 
-ENCODER_FAMILIES = ("mlp", "auto", "raml")
+ENCODER_FAMILIES = ("mlp", "auto", "raml", "otm")
 """The encoder families of :func:`encoder_for`."""
 
 
@@ -174,16 +180,40 @@ class ConvEncoder(nn.Module):
         return self.net(x)
 
 
-class SequenceEncoder(nn.Module):
-    """A 1-D CNN for padded sequences ``[B, L, D]`` with a mask ``[B, L]`` -> ``[B, out_dim]``.
+def masked_moments(x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean and standard deviation over the real steps: ``[B, L, D]`` (+ ``bool [B, L]``) ->
+    ``[B, 2D]``. Padded steps (``mask`` False) count for nothing."""
+    if mask is None:
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    w = mask.unsqueeze(-1).to(x.dtype)
+    n = w.sum(1).clamp_min(1.0)
+    mean = (x * w).sum(1) / n
+    var = (((x - mean.unsqueeze(1)) ** 2) * w).sum(1) / n
+    return torch.cat([mean, var.clamp_min(0).sqrt()], -1)
 
-    Two kernel-3 convolutions over time (ReLU); padded frames are zeroed before each convolution
-    and excluded from the mean and max pools, so the output does not depend on how much padding
-    the batch added.
+
+class SequenceEncoder(nn.Module):
+    """An encoder of padded sequences ``[B, L, D]`` with a mask ``[B, L]`` -> ``[B, out_dim]``.
+
+    ``kind="conv"`` (default): two kernel-3 convolutions over time (ReLU); padded frames are
+    zeroed before each convolution and excluded from the mean and max pools, so the output does
+    not depend on how much padding the batch added.
+
+    ``kind="moments"``: the masked mean and standard deviation of the frames
+    (:func:`masked_moments`), then :func:`mlp` ``(2 D, hidden, out_dim)`` (the OTM paper's
+    fusion models; ``dropout`` unused).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 64, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: int = 64, dropout: float = 0.0, kind: str = "conv"
+    ) -> None:
         super().__init__()
+        if kind not in ("conv", "moments"):
+            raise ValueError(f"SequenceEncoder kind={kind!r}; expected 'conv' or 'moments'.")
+        self.kind = kind
+        if kind == "moments":
+            self.mlp = mlp(2 * in_dim, hidden, out_dim)
+            return
         self.norm = nn.LayerNorm(in_dim)
         self.conv1 = nn.Conv1d(in_dim, hidden, 3, padding=1)
         self.conv2 = nn.Conv1d(hidden, hidden, 3, padding=1)
@@ -193,6 +223,8 @@ class SequenceEncoder(nn.Module):
         x = x.float()
         if x.ndim == 2:  # a fixed-size vector seen as a length-1 sequence
             x = x[:, None, :]
+        if self.kind == "moments":
+            return self.mlp(masked_moments(x, mask))
         if mask is None:
             mask = x.new_ones(x.shape[:2], dtype=bool)
         w = mask.to(x.dtype).unsqueeze(1)  # [B, 1, L]
@@ -260,11 +292,12 @@ def encoder_for(
     Args:
         spec: the modality's shape and kind.
         out_dim: output size.
-        family: ``"mlp"``, ``"auto"`` or ``"raml"`` (see the module docstring).
+        family: ``"mlp"``, ``"auto"``, ``"raml"`` or ``"otm"`` (see the module docstring).
         hidden: hidden widths of the :class:`MLPEncoder` (vectors; every modality in ``"mlp"``).
             ``"auto"``: ``hidden[0]`` (64 if empty) is also the channel width of the
             :class:`SequenceEncoder`. ``"raml"``: the images' :class:`ConvEncoder` has
-            ``w // 2`` then ``w = max(8, hidden[0] // 4)`` channels (stride 2).
+            ``w // 2`` then ``w = max(8, hidden[0] // 4)`` channels (stride 2). ``"otm"``:
+            ``hidden[0]`` is the width of the sequences' moments MLP.
         dropout: dropout inside the encoder (not used by :class:`MaxPoolSequenceEncoder`).
         sequence_encoder: ``"lstm"`` or ``"cnn"``: the kind of
             :class:`MaxPoolSequenceEncoder` for sequences in the ``"raml"`` family.
@@ -273,8 +306,12 @@ def encoder_for(
     if family not in ENCODER_FAMILIES:
         raise ValueError(f"Encoder family {family!r}; expected one of {ENCODER_FAMILIES}.")
     kind = "vector" if family == "mlp" else spec.kind
+    if family == "otm" and kind == "image":
+        kind = "vector"
     in_dim = spec.in_dim if in_dim is None else int(in_dim)
     if kind == "sequence":
+        if family == "otm":
+            return SequenceEncoder(in_dim, out_dim, hidden[0] if hidden else 128, kind="moments")
         if family == "raml":
             return MaxPoolSequenceEncoder(in_dim, out_dim, sequence_encoder)
         return SequenceEncoder(in_dim, out_dim, hidden[0] if hidden else 64, dropout)

@@ -49,7 +49,9 @@ def otm_panel(
 
     from ..corruptions import EnergyNoise
     from ..data.base import MultimodalBatch
-    from ..methods.otm import Mixer, cluster_codes, clustering_scores, encode_views, fused_labels
+    from ..experiments.otm import clustering_scores, fused_labels
+    from ..methods.clustering import cluster_codes
+    from ..methods.otm import Mixer, encode_views
     from ..plotting import codes_scatter
 
     names = tuple(views)
