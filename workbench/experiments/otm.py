@@ -1323,30 +1323,40 @@ def _fusion_claims() -> list[Claim]:
     return claims
 
 
+def _purity_claim(id: str, text: str, table: str, against: str, setting: str, **kw) -> Claim:
+    """An ordering claim "MWAE+OTM clusters better than ``against``" on purity in one training
+    setting (aligned rows of the paper's table are its ``normal`` condition, unaligned ones its
+    ``corruption`` condition)."""
+    condition = "normal" if setting == "aligned" else "corruption"
+    return Claim(
+        id=id,
+        text=f"{text} (purity)",
+        paper="otm",
+        table=table,
+        kind="ordering",
+        method="MWAE+OTM",
+        against=(against,),
+        where={"setting": setting, "metric": "purity"},
+        frame="clustering",
+        reference={"table": table, "condition": condition},
+        **kw,
+    )
+
+
 CLAIMS: tuple[Claim, ...] = (
-    Claim(
-        id="otm.t2.aligned_vs_mcca",
-        text="Aligned training: MWAE+OTM clusters better than MCCA (purity)",
-        paper="otm",
-        table="2",
-        kind="ordering",
-        method="MWAE+OTM",
-        against=("MCCA",),
-        where={"setting": "aligned", "metric": "purity"},
-        frame="clustering",
-        reference={"table": "2", "condition": "normal"},
+    _purity_claim(
+        "otm.t2.aligned_vs_mcca",
+        "Aligned training: MWAE+OTM clusters better than MCCA",
+        "2",
+        "MCCA",
+        "aligned",
     ),
-    Claim(
-        id="otm.t2.unaligned_vs_gwmac",
-        text="Unaligned training: MWAE+OTM clusters better than GWMAC (purity)",
-        paper="otm",
-        table="2",
-        kind="ordering",
-        method="MWAE+OTM",
-        against=("GWMAC-style",),
-        where={"setting": "unaligned", "metric": "purity"},
-        frame="clustering",
-        reference={"table": "2", "condition": "corruption"},
+    _purity_claim(
+        "otm.t2.unaligned_vs_gwmac",
+        "Unaligned training: MWAE+OTM clusters better than GWMAC",
+        "2",
+        "GWMAC-style",
+        "unaligned",
         paper_against=("GWMAC",),
     ),
     Claim(
@@ -1362,17 +1372,12 @@ CLAIMS: tuple[Claim, ...] = (
         reference={"table": "2", "method": list(_SETTING_GAP)},
         margin=-0.05,
     ),
-    Claim(
-        id="otm.t10.masks_vs_wb",
-        text="Unaligned training: random masks beat the weighted barycenter, OTM(WB) (purity)",
-        paper="otm",
-        table="10",
-        kind="ordering",
-        method="MWAE+OTM",
-        against=("MWAE+OTM(WB)",),
-        where={"setting": "unaligned", "metric": "purity"},
-        frame="clustering",
-        reference={"table": "10", "condition": "corruption"},
+    _purity_claim(
+        "otm.t10.masks_vs_wb",
+        "Unaligned training: random masks beat the weighted barycenter, OTM(WB)",
+        "10",
+        "MWAE+OTM(WB)",
+        "unaligned",
     ),
     Claim(
         id="otm.mixer_vs_mwae",
