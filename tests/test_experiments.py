@@ -16,7 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.experiments import PAPERS, PROFILES, configs_dir, load_profile, reproduce
+from workbench.experiments import (
+    PAPERS,
+    PROFILES,
+    configs_dir,
+    load_profile,
+    load_settings,
+    reproduce,
+)
 from workbench.sweep import ResultStore, canonical_json, resolve_function, run_id
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -47,7 +54,7 @@ def table(results):
 def test_every_paper_has_smoke_cpu_full_profiles_that_bind_to_the_run_point(paper):
     """Each point of each profile is a valid call of its run point (names and keyword
     arguments), the grid has no duplicate points, and the paper table function exists."""
-    assert configs_dir() == CONFIGS
+    assert configs_dir().resolve() == CONFIGS.resolve()
     for name in PROFILES:
         prof = load_profile(paper, name)
         assert prof.description, f"configs/{paper}.yaml: profile {name!r} says nothing of itself"
@@ -165,3 +172,25 @@ def test_reproduce_cli_killed_then_rerun_recomputes_nothing(toy, monkeypatch):
     assert recomputed == every - set(before)  # nothing finished was run again
     assert len(store.done()) == 16
     assert {rid: store.result_path(rid).read_bytes() for rid in before} == before
+
+
+def test_load_settings_reads_the_quickstart_profiles():
+    smoke, full = load_settings("quickstart", "smoke"), load_settings("quickstart", "full")
+    assert smoke["n_seeds"] == 2 and smoke["max_epochs"] == 15
+    assert smoke["amplitudes"] == (0.0, 0.5, 1.0, 2.0, 3.0)
+    assert full["rates"] == tuple(i / 10 for i in range(11)) and full["n_seeds"] == 3
+    assert smoke["description"] and full["description"]
+
+
+def test_load_settings_defaults_and_errors(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text("defaults: {a: 1, b: [1, 2]}\nprofiles:\n  smoke: {a: 2}\n  empty:\n")
+    assert load_settings("toy", "smoke", path=path) == {"a": 2, "b": (1, 2)}
+    assert load_settings("toy", "empty", path=path) == {"a": 1, "b": (1, 2)}
+    with pytest.raises(ValueError, match=r"toy\.yaml: no profile 'full'"):
+        load_settings("toy", "full", path=path)
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_settings("nope", path=tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("function: x\n")
+    with pytest.raises(ValueError, match="profiles"):
+        load_settings("bad", path=tmp_path / "bad.yaml")

@@ -117,6 +117,14 @@ class MultimodalBatch:
     def batch_size(self) -> int:
         return len(self)
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{modality: shape of its inputs}``, in the dataset's modality order.
+
+        >>> batch.shapes()  # doctest: +SKIP
+        {'image': (4, 1, 28, 28), 'audio': (4, 20, 13)}
+        """
+        return {m: tuple(self.inputs[m].shape) for m in self.modalities if m in self.inputs}
+
     def column(self, modality: str) -> int:
         """Column of ``modality`` in ``present``; raises a clear error for an unknown name."""
         try:
@@ -176,8 +184,10 @@ def check_finite(name: str, x: Tensor | np.ndarray) -> None:
 
 
 def data_cards_dir() -> Path:
-    """The folder holding ``<name>.yaml`` data cards (``data_cards/`` at the project root)."""
-    return Path(__file__).resolve().parents[2] / "data_cards"
+    """The folder holding the ``<name>.yaml`` data cards: ``workbench/data/cards/``, shipped
+    inside the package (so a wheel has them); ``data_cards/`` at the project root is a link to
+    it, the user's view of the same files."""
+    return Path(__file__).resolve().parent / "cards"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ changed setting is a new point, never a stale result. :func:`reproduce` runs a p
 as a resumable :func:`workbench.sweep.run_sweep` and writes its tidy results and its
 paper-vs-workbench table (:mod:`workbench.claims`).
 
+Settings that are not a sweep (the quickstart's) are data too: :func:`load_settings` reads the
+``profiles:`` sections of any ``configs/<name>.yaml``.
+
 An experiment module ``workbench.experiments.<paper>`` provides ``run_point(**params)`` (one
 tidy frame per point) and ``paper_table(results) -> DataFrame`` (the evaluated claims).
 """
@@ -48,6 +51,7 @@ __all__ = [
     "convergence",
     "provenance",
     "load_profile",
+    "load_settings",
     "reproduce",
 ]
 
@@ -59,15 +63,13 @@ PROFILES = ("smoke", "cpu", "full")
 
 
 def configs_dir() -> Path:
-    """``$WORKBENCH_CONFIGS``, else ``configs/`` of the checkout containing the current folder,
-    else the copy shipped inside the package (``workbench/experiments/configs``)."""
+    """``$WORKBENCH_CONFIGS`` when set, else the profiles shipped inside the package
+    (``workbench/experiments/configs/``; ``configs/`` at the project root is a link to it, the
+    user's view of the same files), so an installed wheel reproduces the papers too."""
     env = os.environ.get("WORKBENCH_CONFIGS")
     if env:
         return Path(env)
-    root = project_root()
-    if root is not None and (root / "configs").is_dir():
-        return root / "configs"
-    return Path(__file__).parent / "configs"
+    return Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,58 @@ def load_profile(
         f"{__name__}.{paper}:paper_table"
     )
     return Profile(paper, profile, str(function), grid, n_jobs, description, section, str(table))
+
+
+def load_settings(
+    name: str, profile: str = "smoke", *, path: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The ``profile`` section of ``configs/<name>.yaml`` as a plain dict.
+
+    For settings that are not a sweep (e.g. ``configs/quickstart.yaml``, read by
+    ``notebooks/00_quickstart``): the file needs a ``profiles:`` mapping only, no ``function``
+    or ``grid``. A ``defaults:`` mapping, when present, is the base every profile overrides.
+    Lists are returned as tuples (settings are values, not containers to edit).
+
+    >>> load_settings("quickstart", "smoke")["n_seeds"]  # doctest: +SKIP
+    2
+
+    Args:
+        name: the file's stem (``"quickstart"`` reads ``configs/quickstart.yaml``).
+        profile: one of the file's profiles.
+        path: the config file (default ``configs_dir() / f"{name}.yaml"``).
+
+    Raises:
+        FileNotFoundError: no config file.
+        ValueError: no ``profiles`` mapping, an unknown profile, or a section that is not a
+            mapping (the message names the file).
+    """
+    import yaml
+
+    path = Path(path) if path is not None else configs_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No config {str(path)!r} for {name!r}; set WORKBENCH_CONFIGS to the folder holding "
+            f"{name}.yaml, or run from the workbench checkout."
+        )
+    config = yaml.safe_load(path.read_text()) or {}
+    profiles = config.get("profiles") if isinstance(config, Mapping) else None
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise ValueError(f"{path}: expected a 'profiles' mapping with one section per profile.")
+    if profile not in profiles:
+        raise ValueError(f"{path}: no profile {profile!r}; it has {sorted(profiles)}.")
+    defaults, section = config.get("defaults") or {}, profiles[profile] or {}
+    if not isinstance(defaults, Mapping) or not isinstance(section, Mapping):
+        raise ValueError(f"{path}: 'defaults' and profile {profile!r} must be mappings.")
+    return {k: _frozen(v) for k, v in {**defaults, **section}.items()}
+
+
+def _frozen(value: Any) -> Any:
+    """YAML lists as tuples, recursively (mappings stay dicts)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _frozen(v) for k, v in value.items()}
+    return value
 
 
 def experiment(paper: str):
