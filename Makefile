@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile workbench/data/packages.py $(VENV)/.
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -40,7 +40,7 @@ def test_environment_yml_names_every_dependency():
             conda.add(_name(dep))
     conda |= {"torch"} if "pytorch" in conda else set()  # conda-forge's name for torch
     assert wanted - conda == set(), f"environment.yml lacks {sorted(wanted - conda)}"
-    assert any(p.startswith("-e") and "[dev]" in p for p in pip)
+    assert any(p.startswith("-e") and "[dev" in p for p in pip)
     # the data-bearing packages (pip --no-deps) are named, and the env file says how to get them
     text = (ROOT / "environment.yml").read_text()
     for package in DATA_PACKAGES:

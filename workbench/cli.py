@@ -301,7 +301,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
     s = run_sweep(
-        args.config, store=args.store, n_jobs=args.jobs, retry_failed=not args.no_retry, log=print
+        args.config,
+        store=args.store,
+        n_jobs=args.jobs,
+        retry_failed=not args.no_retry,
+        log=print,
+        **_backend_options(args),
     )
     print(
         f"{len(s.finished)} finished, {len(s.skipped)} already done, {len(s.failed)} failed "
@@ -310,13 +315,33 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if s.ok else 1
 
 
+def _backend_options(args: argparse.Namespace, defaults: dict | None = None) -> dict:
+    """The sweep backend flags that were given (the config's values stand for the others)."""
+    opts = dict(defaults or {})
+    for key in ("backend", "address", "cpus_per_point", "gpus_per_point", "retries"):
+        if getattr(args, key, None) is not None:
+            opts[key] = getattr(args, key)
+    return opts
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .claims import summarise_verdicts
-    from .experiments import reproduce
+    from .experiments import load_profile, reproduce
 
     command = "workbench " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    options = {}
+    if args.backend == "ray":  # a profile may give its points' resources (gpus_per_point: 1)
+        settings = getattr(load_profile(args.paper, args.profile), "settings", None) or {}
+        keys = ("cpus_per_point", "gpus_per_point", "retries")
+        options = {k: settings[k] for k in keys if settings.get(k) is not None}
     r = reproduce(
-        args.paper, args.profile, store=args.store, n_jobs=args.jobs, log=print, command=command
+        args.paper,
+        args.profile,
+        store=args.store,
+        n_jobs=args.jobs,
+        log=print,
+        command=command,
+        **_backend_options(args, options),
     )
     s = r.summary
     print(
@@ -371,6 +396,43 @@ def build_parser() -> argparse.ArgumentParser:
             help="seconds a cell may run; a timed-out notebook is re-run once (default: no limit)",
         )
 
+    def backend_flags(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("backend (README: Running on a cluster)")
+        g.add_argument(
+            "--backend",
+            choices=("local", "ray"),
+            default=None,
+            help="local: this machine's process pool (default); ray: each point a Ray task",
+        )
+        g.add_argument(
+            "--address",
+            default=None,
+            help="Ray cluster address, e.g. auto or HEAD_IP:6379 (default: $RAY_ADDRESS, else "
+            "a cluster started here with `ray start`, else a new local instance)",
+        )
+        g.add_argument(
+            "--cpus-per-point",
+            type=float,
+            default=None,
+            metavar="N",
+            help="Ray CPUs of each point (default: the config's, else 1)",
+        )
+        g.add_argument(
+            "--gpus-per-point",
+            type=float,
+            default=None,
+            metavar="G",
+            help="Ray GPUs of each point, fractions allowed (default: the config's, else 0)",
+        )
+        g.add_argument(
+            "--retries",
+            type=int,
+            default=None,
+            metavar="K",
+            help="Ray: re-sends of a point that raised or whose worker died before its "
+            "failure is recorded (default: the config's, else 1)",
+        )
+
     p = sub.add_parser(
         "run-all", help="execute every notebooks/*.ipynb in name order with papermill"
     )
@@ -410,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes, -1: one per CPU (default: the config's n_jobs)",
     )
     p.add_argument("--no-retry", action="store_true", help="skip points that failed before")
+    backend_flags(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
@@ -427,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-j", "--jobs", type=int, default=None, help="worker processes (default: the profile's)"
     )
+    backend_flags(p)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(

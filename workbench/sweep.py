@@ -29,6 +29,15 @@ A sweep can also be described by a YAML or JSON file (``workbench sweep CONFIG``
       - {lambda1: 1.0}
     store: outputs/sweeps/arena             # default: <outputs>/sweeps/<config file stem>
     n_jobs: 2
+    backend: local                          # or ray (optional; see below)
+    cpus_per_point: 1                       # Ray resources of each point (ray backend only)
+    gpus_per_point: 0
+    retries: 1                              # re-sends of a failed point (ray backend only)
+
+With ``backend="ray"`` (``workbench sweep CONFIG --backend ray [--address ADDRESS]``) each point
+is a Ray task on a cluster and the driver writes the store as results come back (workers need
+no shared file system); see :mod:`workbench.sweep_ray`. ``import workbench.sweep`` never
+imports ray.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ import pandas as pd
 from .util import atomic_write, outputs_dir
 
 __all__ = [
+    "BACKENDS",
     "Grid",
     "ResultStore",
     "SweepConfig",
@@ -527,12 +537,19 @@ def run_sweep(
     retry_failed: bool = True,
     threads_per_job: int | None = None,
     log: Callable[[str], None] | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    cpus_per_point: float | None = None,
+    gpus_per_point: float | None = None,
+    retries: int | None = None,
+    progress: bool | None = None,
 ) -> SweepSummary:
     """Call ``fn(**params)`` for every grid point the store has not finished.
 
-    Each run is written to the store as soon as it finishes (by the process that ran it); a
-    run that raises is recorded with its traceback and the others go on; calling again
-    resumes where a killed or failed sweep stopped.
+    Each run is written to the store as soon as it finishes (by the process that ran it; with
+    ``backend="ray"``, by this process as the results come back); a run that raises is
+    recorded with its traceback and the others go on; calling again resumes where a killed or
+    failed sweep stopped.
 
     Args:
         fn: the function (returning a tidy DataFrame, e.g. from
@@ -549,12 +566,28 @@ def run_sweep(
         threads_per_job: ``OMP_NUM_THREADS`` etc. of each worker where not already set
             (default: CPUs / n_jobs), so parallel runs do not oversubscribe the cores.
         log: called with one line per finished run (e.g. ``print``).
+        backend: ``"local"`` (default: this process or a local process pool of ``n_jobs``)
+            or ``"ray"`` (each point a Ray task, results written by this process as they come
+            back; ``n_jobs`` and ``threads_per_job`` do not apply, the cluster's CPUs and GPUs
+            set the concurrency; see :mod:`workbench.sweep_ray`).
+        address: Ray only: the cluster (``ray.init(address=...)``; ``"auto"``: the one started
+            on this machine with ``ray start``; default ``$RAY_ADDRESS``, else that one, else a
+            new local instance).
+        cpus_per_point, gpus_per_point: Ray only: the resources of each point's task
+            (default 1 CPU, 0 GPUs).
+        retries: Ray only: how many times a point that raised or whose worker died is sent
+            again before its failure is recorded (default 1). The local backend records a
+            failure at once; the next run retries it (``retry_failed``).
+        progress: Ray only: a tqdm bar on stderr (done / running / failed); default: when
+            stderr is a terminal.
 
     Returns:
         A :class:`SweepSummary`; ``summary.load()`` is the tidy frame of the grid.
 
     Raises:
-        ValueError: a bad grid, an unimportable function with ``n_jobs > 1``, a bad config.
+        ValueError: a bad grid, an unimportable function with ``n_jobs > 1``, a bad config,
+            an unknown backend.
+        ImportError: ``backend="ray"`` without Ray installed (``pip install -e ".[ray]"``).
     """
     if _is_config(fn):
         if isinstance(grid, (str, os.PathLike)):  # run_sweep(config, store_dir, n_jobs)
@@ -576,6 +609,12 @@ def run_sweep(
             retry_failed=retry_failed,
             threads_per_job=threads_per_job,
             log=log,
+            backend=backend if backend is not None else cfg.backend,
+            address=address if address is not None else cfg.address,
+            cpus_per_point=cpus_per_point if cpus_per_point is not None else cfg.cpus_per_point,
+            gpus_per_point=gpus_per_point if gpus_per_point is not None else cfg.gpus_per_point,
+            retries=retries if retries is not None else cfg.retries,
+            progress=progress,
         )
     if grid is None or store is None:
         raise ValueError(
@@ -583,6 +622,7 @@ def run_sweep(
         )
     grid = Grid.coerce(grid)
     store = store if isinstance(store, ResultStore) else ResultStore(store)
+    backend = _check_backend(backend)
     n_jobs = 1 if n_jobs is None else int(n_jobs)
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
@@ -611,7 +651,25 @@ def run_sweep(
         if log is not None:
             log(f"[{k}/{len(todo)}] {rid} {'ok' if ok else 'FAILED'}: {message}")
 
-    if n_jobs == 1 or len(todo) <= 1:
+    if backend == "ray":
+        from .sweep_ray import run_ray  # imports ray
+
+        if todo:
+            ray_finished, ray_failed = run_ray(
+                func,
+                spec,
+                todo,
+                store,
+                address=address,
+                cpus_per_point=1.0 if cpus_per_point is None else cpus_per_point,
+                gpus_per_point=0.0 if gpus_per_point is None else gpus_per_point,
+                retries=1 if retries is None else retries,
+                progress=progress,
+                log=log,
+            )
+            finished.extend(ray_finished)
+            failed.update(ray_failed)
+    elif n_jobs == 1 or len(todo) <= 1:
         for k, (rid, params) in enumerate(todo, 1):
             record(k, _execute(func, spec, str(store.path), rid, params))
     else:
@@ -646,7 +704,16 @@ def run_sweep(
 
 # ----------------------------------------------------------------------------- config files
 
-_CONFIG_KEYS = {"function", "grid", "points", "store", "n_jobs", "name", "description"}
+BACKENDS = ("local", "ray")
+_RAY_KEYS = {"backend", "address", "cpus_per_point", "gpus_per_point", "retries"}
+_CONFIG_KEYS = {"function", "grid", "points", "store", "n_jobs", "name", "description", *_RAY_KEYS}
+
+
+def _check_backend(backend: str | None) -> str:
+    name = "local" if backend is None else str(backend).lower()
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown sweep backend {backend!r}; expected one of {BACKENDS}.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -658,6 +725,11 @@ class SweepConfig:
     store: Path
     n_jobs: int = 1
     name: str = "sweep"
+    backend: str = "local"
+    address: str | None = None
+    cpus_per_point: float | None = None
+    gpus_per_point: float | None = None
+    retries: int | None = None
 
 
 def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
@@ -668,7 +740,9 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
             ``function`` ("module:function"), ``grid`` (dict of axes, or list of points),
             optional ``points`` (explicit dicts crossed with the grid), ``store`` (folder;
             default ``<outputs>/sweeps/<name>``, see :func:`workbench.util.outputs_dir`),
-            ``n_jobs`` (default 1), ``name`` (default the file's stem) and ``description``.
+            ``n_jobs`` (default 1), ``name`` (default the file's stem), ``description``, and
+            for the Ray backend ``backend`` (``local`` or ``ray``), ``address``,
+            ``cpus_per_point``, ``gpus_per_point`` and ``retries`` (see :func:`run_sweep`).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -720,4 +794,29 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
         store = Path(config["store"])
     else:
         store = outputs_dir() / "sweeps" / name
-    return SweepConfig(function, grid, store, int(config.get("n_jobs", 1) or 1), name)
+
+    def number(key: str, kind: type) -> Any:
+        value = config.get(key)
+        if value is None:
+            return None
+        try:
+            out = kind(value)
+        except (TypeError, ValueError):
+            out = -1
+        if out < 0:
+            raise ValueError(f"Sweep config: {key}={value!r} is not a non-negative number.")
+        return out
+
+    address = config.get("address")
+    return SweepConfig(
+        function,
+        grid,
+        store,
+        int(config.get("n_jobs", 1) or 1),
+        name,
+        backend=_check_backend(config.get("backend")),
+        address=str(address) if address else None,
+        cpus_per_point=number("cpus_per_point", float),
+        gpus_per_point=number("gpus_per_point", float),
+        retries=number("retries", int),
+    )
