@@ -48,7 +48,7 @@ def test_missing_notebook_folder(tmp_path, capsys):
 
 
 @pytest.mark.notebook
-def test_run_all_in_order_stops_at_the_failing_cell(tmp_path, capsys):
+def test_run_all_in_order_stops_at_the_failing_cell(tmp_path, capfd):
     folder = tmp_path / "nbs"
     folder.mkdir()
     write_notebook(
@@ -72,7 +72,7 @@ def test_run_all_in_order_stops_at_the_failing_cell(tmp_path, capsys):
             str(out),
         ]
     )
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()  # the kernels' own stderr too
     assert code == 1
     assert "01_bad.ipynb failed in cell" in captured.err
     assert "RuntimeError: broken on purpose" in captured.err
@@ -80,3 +80,4 @@ def test_run_all_in_order_stops_at_the_failing_cell(tmp_path, capsys):
     assert not (out / "02_never.ipynb").exists()  # stops at the first failure
     assert list((out / "figures" / "00_ok").glob("*.png"))  # the inline figure was extracted
     assert str(out.resolve()) in captured.out
+    assert "without encryption" not in captured.err  # the kernel's start-up log is silenced

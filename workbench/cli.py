@@ -179,6 +179,10 @@ def execute_notebook(
                         cwd=str(notebook.parent),
                         progress_bar=progress,
                         execution_timeout=execution_timeout,
+                        # the kernel's own start-up log (e.g. ipykernel's "Kernel is running
+                        # over TCP without encryption" for a local kernel) is not the notebook's
+                        # output: errors only. Cell outputs and warnings are unaffected.
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
                     )
                     break
                 except (CellTimeoutError, PapermillExecutionError) as e:
