@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.claims import Claim, evaluate, paired_differences, summarise_verdicts, verdict
+from workbench.claims import (
+    Claim,
+    evaluate,
+    paired_differences,
+    summarise_verdicts,
+    verdict,
+    verdict_summary,
+)
 
 
 def _results(gaps: dict[str, float], noise: float, seeds=(0, 1, 2, 3), base=0.7, rng_seed=0):
@@ -221,3 +228,9 @@ def test_summary_counts_and_profile_column():
     out = evaluate(claims, _results({"A": 0.05}, 0.002), reference=REF, profile="smoke")
     assert summarise_verdicts(out) == {"holds": 1, "not clearly": 0, "fails": 1}
     assert set(out["profile"]) == {"smoke"}
+
+
+def test_verdict_summary_in_words():
+    table = pd.DataFrame({"verdict": ["holds", "not clearly", "holds"]})
+    assert verdict_summary(table) == "2 holds, 1 not clearly, 0 fails"
+    assert verdict_summary(pd.DataFrame(columns=["verdict"])) == "0 holds, 0 not clearly, 0 fails"

@@ -257,3 +257,16 @@ def test_end_to_end_through_evaluate(corruption):
         model, splits["test"], corruptions=[corruption], generator=torch.Generator().manual_seed(0)
     )
     assert a == b and 0.0 <= a <= 1.0 and 0.0 <= clean <= 1.0
+
+
+def test_severity_conditions_clean_then_noise_then_missing_modality_major():
+    conds = C.severity_conditions(("a", "b"), amplitudes=(0.5, 3), rates=(0.25,))
+    assert isinstance(conds[0], C.Clean)
+    assert [(c.name, c.modality, c.severity) for c in conds[1:]] == [
+        ("noise", "a", 0.5), ("noise", "a", 3.0), ("noise", "b", 0.5), ("noise", "b", 3.0),
+        ("missing", "a", 0.25), ("missing", "b", 0.25),
+    ]
+    assert all(c.level == "embedding" for c in conds[1:])
+    only = C.severity_conditions(["a"], rates=[1.0], clean=False, level="input")
+    assert len(only) == 1 and isinstance(only[0], C.MissingModality) and only[0].level == "input"
+    assert C.severity_conditions(("a",)) == [C.Clean()]

@@ -79,3 +79,46 @@ def test_notebook_is_valid_and_every_parameter_is_readable(notebook):
         f"{notebook.name}: papermill reads parameters {inferred} but the cell assigns {assigned}; "
         "keep one `name = value  # comment` per line, without '=' inside the comment"
     )
+
+
+_NOT_IN_A_NOTEBOOK = {
+    "FunctionDef": "a function definition",
+    "AsyncFunctionDef": "a function definition",
+    "ClassDef": "a class definition",
+    "For": "a for loop",
+    "AsyncFor": "a for loop",
+    "While": "a while loop",
+    "ListComp": "a list comprehension",
+    "SetComp": "a set comprehension",
+    "DictComp": "a dict comprehension",
+    "GeneratorExp": "a generator expression",
+    "Lambda": "a lambda",
+}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_code_cells_only_call_the_library(notebook):
+    """Notebook code cells import, assign library calls and show results: logic (functions,
+    classes, loops, comprehensions, lambdas) lives in ``workbench`` with tests (issue 15), and a
+    committed cell carries no outputs."""
+    import ast
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            found.append(f"cell {i} ({cell.get('id')}): carries outputs")
+        source = "\n".join(
+            "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in cell.source.splitlines()
+        )
+        for node in ast.walk(ast.parse(source)):
+            what = _NOT_IN_A_NOTEBOOK.get(type(node).__name__)
+            if what:
+                found.append(f"cell {i} ({cell.get('id')}), line {node.lineno}: {what}")
+    assert not found, (
+        f"{notebook.name}: code cells must only call the library (move the logic into "
+        "workbench/, with a docstring and a test) and be committed clean:\n  " + "\n  ".join(found)
+    )

@@ -9,7 +9,7 @@ from workbench import data
 from workbench.data.base import MultimodalDataset, Task
 from workbench.models.base import Method, Output
 from workbench.models.fusion import ConcatFusion, FusionConfig
-from workbench.training import Trainer, TrainerConfig, resolve_device
+from workbench.training import Trainer, TrainerConfig, fit_seeds, resolve_device
 
 TASK = Task("multiclass", 2, "accuracy")
 
@@ -217,3 +217,38 @@ def test_cache_key_does_not_depend_on_the_thread_count(generator):
         }
     )
     assert trainer.cache_key(model, other, ds) != trainer.cache_key(model, ds, ds)  # one value
+
+
+def test_fit_seeds_by_name_matches_the_seeded_hand_built_models(splits, tmp_path):
+    """The registry's seeded build gives the initial weights of ``torch.manual_seed(s)`` then
+    the constructor, so ``fit_seeds`` trains the very models a loop over seeds would."""
+    train, validation = splits["train"], splits["validation"]
+    options = {"encoder": "mlp", "embed_dim": 16, "hidden": (16,), "dropout": 0.2}
+    lines = []
+    models, trainers = fit_seeds(
+        "Concat", train, validation, (0, 1), method_options=options, log=lines.append,
+        max_epochs=2, progress=False, device="cpu",
+    )
+    assert list(models) == [0, 1] and list(trainers) == [0, 1]
+    for s in (0, 1):
+        assert trainers[s].config.seed == s
+        by_hand = Trainer(quiet(max_epochs=2, seed=s)).fit(make_model(train, s), train, validation)
+        got, want = models[s].state_dict(), by_hand.state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+        assert lines[s].startswith(f"seed {s}: best epoch ") and "from cache: False" in lines[s]
+
+
+def test_fit_seeds_with_a_builder_and_its_errors(splits):
+    train, validation = splits["train"], splits["validation"]
+    built = []
+
+    def build(s):
+        built.append(s)
+        return make_model(train, s)
+
+    models, _ = fit_seeds(build, train, validation, [3], max_epochs=1, progress=False, device="cpu")
+    assert built == [3] and list(models) == [3]
+    with pytest.raises(TypeError, match="seeds"):
+        fit_seeds(build, train, validation, [0], seed=1)
+    with pytest.raises(TypeError, match="method_options"):
+        fit_seeds(build, train, validation, [0], method_options={"embed_dim": 8})

@@ -45,6 +45,7 @@ __all__ = [
     "evaluate",
     "paired_differences",
     "summarise_verdicts",
+    "verdict_summary",
     "verdict",
 ]
 
@@ -434,3 +435,12 @@ def summarise_verdicts(table: pd.DataFrame) -> dict[str, int]:
     """``{"holds": n, "not clearly": n, "fails": n}`` of an :func:`evaluate` table."""
     counts = table["verdict"].value_counts() if len(table) else pd.Series(dtype=int)
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
+
+
+def verdict_summary(table: pd.DataFrame) -> str:
+    """The verdict counts of an :func:`evaluate` table in words, for a caption or a log line.
+
+    >>> verdict_summary(pd.DataFrame({"verdict": ["holds", "holds", "not clearly"]}))
+    '2 holds, 1 not clearly, 0 fails'
+    """
+    return ", ".join(f"{n} {v}" for v, n in summarise_verdicts(table).items())

@@ -72,6 +72,7 @@ __all__ = [
     "expand_missing_patterns",
     "get",
     "register",
+    "severity_conditions",
     "unalign",
 ]
 
@@ -601,6 +602,38 @@ def expand_missing_patterns(
         lengths={m: torch.cat([b.lengths[m] for b in parts]) for m in batch.lengths},
         index=None if batch.index is None else torch.cat([b.index for b in parts]),
     )
+
+
+def severity_conditions(
+    modalities: Iterable[str],
+    amplitudes: Iterable[float] = (),
+    rates: Iterable[float] = (),
+    *,
+    clean: bool = True,
+    level: Level = "embedding",
+) -> list[Corruption]:
+    """The conditions of a robustness grid: clean, uniform noise and one modality missing.
+
+    >>> [c.name for c in severity_conditions(("a", "b"), amplitudes=(1.0,), rates=(0.5,))]
+    ['normal', 'noise', 'noise', 'missing', 'missing']
+
+    Args:
+        modalities: the modalities to corrupt, one at a time (e.g. ``test.modalities``).
+        amplitudes: the :class:`UniformNoise` amplitudes (WMA Sec. 4.1).
+        rates: the :class:`MissingModality` rates.
+        clean: start with :class:`Clean` (the reference every retention is relative to).
+        level: ``"embedding"`` (as in WMA) or ``"input"``.
+
+    Returns:
+        ``[Clean()]`` (when ``clean``), then ``UniformNoise(m, a)`` for every modality ``m`` and
+        amplitude ``a``, then ``MissingModality(m, r)`` for every ``m`` and rate ``r``, in that
+        order (modality-major), ready for :func:`workbench.evaluation.robustness`.
+    """
+    modalities, amplitudes, rates = tuple(modalities), tuple(amplitudes), tuple(rates)
+    out: list[Corruption] = [Clean()] if clean else []
+    out += [UniformNoise(m, float(a), level=level) for m in modalities for a in amplitudes]
+    out += [MissingModality(m, float(r), level=level) for m in modalities for r in rates]
+    return out
 
 
 @register

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,19 @@ import torch
 from . import metrics as M
 from .data.base import MultimodalDataset
 from .evaluation import predict
+from .methods import registry as _methods
 from .models.base import Method
 from .util import atomic_write
 
-__all__ = ["Trainer", "TrainerConfig", "default_cache_dir", "fit", "resolve_device", "seed_everything"]
+__all__ = [
+    "Trainer",
+    "TrainerConfig",
+    "default_cache_dir",
+    "fit",
+    "fit_seeds",
+    "resolve_device",
+    "seed_everything",
+]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -371,3 +381,64 @@ def fit(model: Method, train: MultimodalDataset, validation: MultimodalDataset, 
     trainer = Trainer(TrainerConfig(**config), cache=cache)
     return trainer.fit(model, train, validation), trainer
 
+
+
+def fit_seeds(
+    method: str | Callable[[int], Method],
+    train: MultimodalDataset,
+    validation: MultimodalDataset,
+    seeds: Iterable[int],
+    *,
+    method_options: Mapping[str, Any] | None = None,
+    cache: bool = False,
+    log: Callable[[str], None] | None = None,
+    **config: Any,
+) -> tuple[dict[int, Method], dict[int, Trainer]]:
+    """Train one model per seed: the seed draws its initial weights and is the trainer's seed.
+
+    >>> models, trainers = fit_seeds("Concat", train, validation, (0, 1), max_epochs=15)
+
+    Args:
+        method: a name of :func:`workbench.methods.available`, built by
+            :func:`workbench.methods.build` with ``seed=s`` (initial weights drawn in a forked
+            RNG seeded with ``s``) and ``method_options``; or a function ``seed -> model``.
+        train, validation: the splits (model selection on ``validation`` only).
+        seeds: the seeds, in order.
+        method_options: the method's configuration fields (registry names only).
+        cache: re-use checkpoints trained with the same config, model and data.
+        log: called with one line per seed (best epoch, validation score, from cache).
+        **config: :class:`TrainerConfig` fields; ``seed`` is set per model. A registered
+            method's own trainer overrides (:attr:`~workbench.methods.MethodSpec.trainer`) come
+            first, ``config`` on top.
+
+    Returns:
+        ``({seed: trained model}, {seed: its Trainer})`` (``history_``, ``best_epoch_``...).
+    """
+    if "seed" in config:
+        raise TypeError("fit_seeds() sets the trainer's seed per model; pass `seeds` instead.")
+    if isinstance(method, str):
+        overrides = dict(_methods.spec(method).trainer or {})
+        options = dict(method_options or {})
+        name = method
+
+        def build(s: int) -> Method:
+            return _methods.build(name, train, seed=s, **options)
+
+    else:
+        if method_options:
+            raise TypeError("fit_seeds(): method_options only apply to a registered method name.")
+        overrides, build = {}, method
+    models: dict[int, Method] = {}
+    trainers: dict[int, Trainer] = {}
+    metric = config.get("monitor") or overrides.get("monitor") or train.task.metric
+    for s in seeds:
+        s = int(s)
+        trainer = Trainer(TrainerConfig(**{**overrides, **config, "seed": s}), cache=cache)
+        models[s] = trainer.fit(build(s), train, validation)
+        trainers[s] = trainer
+        if log is not None:
+            log(
+                f"seed {s}: best epoch {trainer.best_epoch_}, validation {metric} "
+                f"{trainer.best_score_:.3f}, from cache: {trainer.from_cache_}"
+            )
+    return models, trainers

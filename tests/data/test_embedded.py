@@ -168,3 +168,26 @@ def test_easy_vqa_raw_form():
     assert 0.0 <= float(batch.inputs["image"].min()) and float(batch.inputs["image"].max()) <= 1.0
     assert batch.inputs["text"].dtype == torch.long and (batch.inputs["text"][:, 0] == 101).all()
     assert len(splits["train"].meta["questions"]) == len(splits["train"])
+
+
+def test_point_clouds_share_clusters_and_are_seeded():
+    from workbench.data.synthetic import point_clouds
+
+    centres = ((0.0, 0.0), (10.0, 0.0))
+    a = point_clouds(3, 50, centres, spread=0.1, shift=1.0, generator=torch.Generator().manual_seed(0))
+    b = point_clouds(3, 50, centres, spread=0.1, shift=1.0, generator=torch.Generator().manual_seed(0))
+    assert len(a) == 3 and all(z.shape == (50, 2) and z.dtype == torch.float64 for z in a)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for k, z in enumerate(a):  # every point near a centre shifted by k
+        d = torch.cdist(z - k, torch.tensor(centres, dtype=torch.float64)).min(1).values
+        assert float(d.max()) < 1.0
+    with pytest.raises(ValueError, match="centres"):
+        point_clouds(2, 5, centres=(1.0, 2.0))
+
+
+def test_batch_shapes_per_modality():
+    train = make_synthetic(n_samples=60, seed=0)["train"]
+    batch = next(iter(train.loader(4)))
+    shapes = batch.shapes()
+    assert list(shapes) == list(train.modalities)
+    assert all(s[0] == 4 and s == tuple(batch.inputs[m].shape) for m, s in shapes.items())

@@ -51,7 +51,7 @@ import torch
 from .base import MultimodalDataset, Task, unalign
 from .registry import register
 
-__all__ = ["make_synthetic", "split_indices", "stratified_split_indices"]
+__all__ = ["make_synthetic", "point_clouds", "split_indices", "stratified_split_indices"]
 
 
 def split_indices(
@@ -259,6 +259,53 @@ def make_synthetic(
     if not aligned:
         splits["train"] = unalign(splits["train"], generator=g)
     return splits
+
+
+def point_clouds(
+    n_clouds: int = 3,
+    n_points: int = 60,
+    centres: Sequence[Sequence[float]] | torch.Tensor = ((0.0, 0.0), (4.0, 0.0), (2.0, 3.5)),
+    *,
+    spread: float = 0.5,
+    shift: float = 0.3,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> list[torch.Tensor]:
+    r"""Clustered point clouds standing in for the latent codes of ``n_clouds`` modalities.
+
+    Cloud :math:`k` has ``n_points`` points :math:`z = c_{\ell} + \text{spread}\,\varepsilon +
+    \text{shift}\,k` with a cluster :math:`\ell` drawn uniformly among ``centres`` per point,
+    :math:`\varepsilon \sim \mathcal N(0, I)`: the clouds share their clusters, each offset a
+    little, as modalities encoding the same classes would (``notebooks/01_optimal_transport``,
+    the FGW barycenter and stochastic mixing of OTM).
+
+    Draws, per cloud in order, the cluster labels then the noise from ``generator``.
+
+    >>> clouds = point_clouds(3, 60, generator=torch.Generator().manual_seed(0))
+    >>> [tuple(z.shape) for z in clouds]
+    [(60, 2), (60, 2), (60, 2)]
+
+    Args:
+        n_clouds: number of clouds (modalities).
+        n_points: points per cloud.
+        centres: cluster centres ``[K, D]`` (``D`` is the dimension of the points).
+        spread: standard deviation of the points around their centre.
+        shift: offset added to every coordinate of cloud ``k``, times ``k``.
+        generator: the random stream (default: torch's global one).
+        dtype: the points' dtype.
+
+    Returns:
+        ``n_clouds`` tensors ``[n_points, D]``.
+    """
+    centres = torch.as_tensor(centres, dtype=dtype)
+    if centres.ndim != 2 or len(centres) == 0:
+        raise ValueError(f"point_clouds: centres must be [K, D] with K >= 1; got {tuple(centres.shape)}.")
+    clouds = []
+    for k in range(int(n_clouds)):
+        labels = torch.randint(len(centres), (int(n_points),), generator=generator)
+        noise = torch.randn(int(n_points), centres.shape[1], generator=generator, dtype=dtype)
+        clouds.append(centres[labels] + spread * noise + shift * k)
+    return clouds
 
 
 @register(

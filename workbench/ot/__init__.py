@@ -7,6 +7,7 @@ returning frozen result objects (:class:`OTResult`, :class:`BarycenterResult`,
 
 from workbench.ot.barycenter import fgw_barycenter, kmeans_init
 from workbench.ot.costs import cosine_cost, euclidean_cost, pairwise_cost, squared_euclidean_cost
+from workbench.ot.diagnostics import fgw_matchings, median_relative_error, solver_errors
 from workbench.ot.exact import exact
 from workbench.ot.fgw import fgw, fgw_objective, pot_alpha
 from workbench.ot.ipot import ipot, ipot_error_curve
@@ -33,4 +34,7 @@ __all__ = [
     "kmeans_init",
     "stochastic_mix",
     "gw_cluster_loss",
+    "solver_errors",
+    "median_relative_error",
+    "fgw_matchings",
 ]

@@ -12,7 +12,14 @@ from .arena import (  # noqa: F401
 )
 from .curves import results_table, robustness_curve, training_curves  # noqa: F401
 from .mla import missing_rate_curves, modality_gap_plot, unimodal_bars  # noqa: F401
-from .ot import plot_barycenter, plot_ipot_convergence, plot_matching, plot_plan  # noqa: F401
+from .ot import (  # noqa: F401
+    plot_barycenter,
+    plot_fgw_matchings,
+    plot_ipot_convergence,
+    plot_matching,
+    plot_mixing,
+    plot_plan,
+)
 from .otm import codes_scatter, noise_curves, tsne, tsne_pair  # noqa: F401
 from .raml import lambda_curve, weight_heatmap, weight_heatmaps  # noqa: F401
 from .wma import alpha_beta_heatmaps, beta_curve  # noqa: F401

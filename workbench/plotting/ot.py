@@ -1,8 +1,9 @@
 """Optimal-transport figures: plan heatmaps, matching lines, IPOT convergence, barycenters.
 
 Every function takes data or a result (:class:`workbench.ot.OTResult`,
-:class:`workbench.ot.BarycenterResult`), accepts ``ax=None`` and returns the Axes it drew on.
-Nothing here solves a transport problem or calls ``plt.show()``.
+:class:`workbench.ot.BarycenterResult`), accepts ``ax=None`` and returns the Axes it drew on;
+the multi-panel figures (:func:`plot_fgw_matchings`, :func:`plot_mixing`) accept ``axes=None``
+and return the Figure. Nothing here solves a transport problem or calls ``plt.show()``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_plan", "plot_matching", "plot_ipot_convergence", "plot_barycenter"]
+__all__ = [
+    "plot_plan",
+    "plot_matching",
+    "plot_ipot_convergence",
+    "plot_barycenter",
+    "plot_fgw_matchings",
+    "plot_mixing",
+]
 
 
 def _np(x):
@@ -129,3 +137,65 @@ def plot_barycenter(codes: Sequence, barycenter, ax=None, *, names: Sequence[str
     ax.legend(fontsize=8)
     ax.set_title(title or "FGW barycenter")
     return ax
+
+
+def _row(axes, n: int, figsize):
+    """``n`` Axes side by side (new figure when ``axes`` is None) and whether we made them."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, n, figsize=figsize, squeeze=False)
+        return list(axes[0]), True
+    axes = list(np.ravel(axes))
+    if len(axes) < n:
+        raise ValueError(f"needs {n} Axes, got {len(axes)}.")
+    return axes, False
+
+
+def plot_fgw_matchings(X, Y, matchings: Sequence[Mapping], axes=None):
+    """One matching panel per α, titled with the number of correctly matched points.
+
+    Args:
+        X, Y: the two point sets (first two coordinates drawn).
+        matchings: the output of :func:`workbench.ot.fgw_matchings` (``alpha``, ``kind``,
+            ``result``, ``correct``, ``n`` per entry).
+        axes: as many Axes as ``matchings``; a new row of panels when None.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    axes, new = _row(axes, len(matchings), (13, 3.8))
+    for ax, m in zip(axes, matchings):
+        hits = "" if m.get("correct") is None else f": {m['correct']}/{m['n']} correct"
+        plot_matching(X, Y, m["result"], ax=ax, title=f"alpha={m['alpha']} ({m['kind']}){hits}")
+    fig = axes[0].figure
+    if new:
+        fig.tight_layout()
+    return fig
+
+
+def plot_mixing(codes: Sequence, barycenter, mix, weighted, axes=None, *, names: Sequence[str] | None = None):
+    """Three panels of OTM's fusion (Algorithm 2, Eq. 3): the FGW barycenter, the stochastic
+    mix with binary masks and the weighted barycenter (WB ablation), over the modalities' codes.
+
+    Args:
+        codes: per modality ``[N_m, >=2]``.
+        barycenter: a :class:`~workbench.ot.BarycenterResult` (its ``n_iters`` goes in the title).
+        mix: the :class:`~workbench.ot.MixResult` of ``masks="binary"``.
+        weighted: the :class:`~workbench.ot.MixResult` of ``masks="weighted"``.
+        axes: three Axes; a new row of panels when None.
+        names: modality names for the legends.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    axes, new = _row(axes, 3, (13, 4))
+    its = getattr(barycenter, "n_iters", None)
+    first = "FGW barycenter" + (f" ({its} outer its)" if its is not None else "")
+    plot_barycenter(codes, barycenter, ax=axes[0], names=names, title=first)
+    plot_barycenter(codes, mix, ax=axes[1], names=names, title="stochastic mix (binary masks, Eq. 3)")
+    plot_barycenter(codes, weighted, ax=axes[2], names=names, title="weighted barycenter (WB ablation)")
+    fig = axes[0].figure
+    if new:
+        fig.tight_layout()
+    return fig
