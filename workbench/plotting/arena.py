@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,11 +73,17 @@ def arena_curves(
     families = present if families is None else [f for f in families if f in present]
     if not families:
         raise ValueError(f"arena_curves(): no corruption family to draw for dataset {dataset!r}.")
-    if axes is None:
+    own_figure = axes is None
+    if own_figure:
         import matplotlib.pyplot as plt
 
         _, axes = plt.subplots(
-            1, len(families), figsize=(3.6 * len(families), 3.3), squeeze=False, sharey=True
+            1,
+            len(families),
+            figsize=(3.6 * len(families), 3.6),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
         )
         axes = axes[0]
     axes = np.asarray(axes, dtype=object).ravel()
@@ -91,12 +98,13 @@ def arena_curves(
             part.groupby(["method", "seed", "severity"], sort=False)["value"].mean().reset_index()
         )
         part = part.assign(metric=metric)
-        robustness_curve(
-            part, x="severity", hue="method", ax=ax, xlabel=_LABELS.get(fam, fam), title=fam
-        )
+        # long family labels wrap so that neighbouring panels' labels never overlap
+        xlabel = textwrap.fill(_LABELS.get(fam, fam), 26)
+        robustness_curve(part, x="severity", hue="method", ax=ax, xlabel=xlabel, title=fam)
         if ax is not axes[0] and ax.get_legend() is not None:
             ax.get_legend().remove()
-    axes[0].figure.suptitle(f"{dataset}: {metric} under corruption (mean ± std over seeds)")
+    if own_figure:  # a caller's figure (e.g. arena_curve_grid) has its own title
+        axes[0].figure.suptitle(f"{dataset}: {metric} under corruption (mean ± std over seeds)")
     return axes
 
 
@@ -125,7 +133,11 @@ def arena_curve_grid(
     }
     n_cols = max(1, *(len(f) for f in per.values()))
     fig, axes = plt.subplots(
-        len(datasets), n_cols, figsize=(3.6 * n_cols, 3.3 * len(datasets)), squeeze=False
+        len(datasets),
+        n_cols,
+        figsize=(3.6 * n_cols, 3.6 * len(datasets)),
+        squeeze=False,
+        layout="constrained",
     )
     for row, d in zip(axes, datasets):
         n = len(per[d])
@@ -134,7 +146,6 @@ def arena_curve_grid(
         for ax in row[n:]:
             ax.set_visible(False)
     fig.suptitle("Severity curves (mean ± std over seeds)")
-    fig.tight_layout()
     return axes
 
 

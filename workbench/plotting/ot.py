@@ -54,6 +54,10 @@ def plot_plan(plan, ax=None, *, title: str | None = None, cmap: str = "viridis",
         raise ValueError(f"plot_plan() needs one plan [n, m], got shape {P.shape}; index the batch first.")
     ax = _ax(ax)
     im = ax.imshow(P, aspect="auto", cmap=cmap, interpolation="nearest")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):  # rows and columns are token indices: integer ticks
+        axis.set_major_locator(MaxNLocator(integer=True))
     ax.figure.colorbar(im, ax=ax, fraction=0.046)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "transport plan")
     return ax
