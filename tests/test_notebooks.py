@@ -4,6 +4,9 @@ Notebooks are discovered with a glob, so a new ``notebooks/NN_*.ipynb`` is teste
 touching this file.
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -12,6 +15,7 @@ import pytest
 from workbench.cli import NotebookError, execute_notebook
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 
 def test_there_are_notebooks():
@@ -20,11 +24,17 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(notebook, tmp_path):
+def test_notebook_runs_in_smoke_mode_and_reruns_to_the_same_tables(notebook, tmp_path):
+    """Executes the notebook in smoke mode, then re-runs the executed copy under
+    ``pytest --nbval-lax``: every cell must run again and every cell marked
+    ``# NBVAL_CHECK_OUTPUT`` (the result tables) must print the same output (wall times, paths
+    and dates masked by ``tests/nbval_sanitize.cfg``). Trained checkpoints and sweep stores are
+    reused through the cache, so the re-run evaluates again rather than retrains."""
+    executed = tmp_path / notebook.name
     try:
         execute_notebook(
             notebook,
-            tmp_path / notebook.name,
+            executed,
             {"profile": "smoke"},
             kernel="python3",
             execution_timeout=300,
@@ -32,6 +42,24 @@ def test_notebook_runs_in_smoke_mode(notebook, tmp_path):
         )
     except NotebookError as e:
         pytest.fail(str(e), pytrace=False)
+    checked = sum(
+        "# NBVAL_CHECK_OUTPUT" in c.source
+        for c in nbformat.read(str(executed), as_version=4).cells
+        if c.cell_type == "code"
+    )
+    if not checked:
+        return
+    rerun = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
+         "--nbval-cell-timeout", "300", "-o", "addopts=", "--rootdir", str(tmp_path), str(executed)],
+        cwd=notebook.parent, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    assert rerun.returncode == 0, (
+        f"{notebook.name}: the seeded re-run of the executed notebook differs or fails:\n"
+        + rerun.stdout[-6000:]
+    )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
