@@ -3,6 +3,7 @@ training, the clustering and supervised protocols, the alignment diagnostic, the
 profiles, the claims table (synthetic data only, except the profile checks)."""
 
 import inspect
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,10 @@ from workbench.experiments.otm import (
     unalign_views,
     views_of,
 )
-from workbench.methods.otm import MWAE, OTMConfig
+from workbench.methods.clustering import cluster_fused
+from workbench.methods.otm import MWAE, OTMConfig, fused_codes
 from workbench.methods.otm_fusions import FusionOTMConfig, OTMFusion
+from workbench.util import ConvergenceWarning
 
 
 def _blobs(generator, n_per=30, n_classes=3, dims=(6, 4, 5), sep=6.0):
@@ -283,7 +286,9 @@ def test_run_points_are_tidy_and_deterministic():
     b = X.run_point(
         "clustering", setting="unaligned", methods=["k-means", "MWAE+OTM"], **common, **TINY_MWAE
     )
-    assert list(a.columns) == ["part", "dataset", "setting", "method", "seed", "metric", "value"]
+    assert list(a.columns) == [
+        "part", "dataset", "setting", "method", "seed", "cluster_on", "role", "metric", "value"
+    ]  # fmt: skip
     pd.testing.assert_frame_equal(a, b)
     assert set(a["metric"]) == {"purity", "hungarian_accuracy", "nmi", "ari"}
     al = X.run_point("alignment", alphas=[0.0, 1.0], **common, **TINY_MWAE)
@@ -294,11 +299,12 @@ def test_run_points_are_tidy_and_deterministic():
 
 
 def test_supervised_point_has_validation_probe_rows():
-    rows = X.run_point(
-        "supervised", dataset="synthetic", fusion="late", seed=0, device="cpu", latent_dim=4,
-        hidden_dim=8, barycenter_iters=1, fgw_iters=2, max_epochs=1, batch_size=64,
-        noise_levels=[0.0, 0.2], cache=False,
-    )  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="iteration cap"):  # 1 outer iteration: capped
+        rows = X.run_point(
+            "supervised", dataset="synthetic", fusion="late", seed=0, device="cpu", latent_dim=4,
+            hidden_dim=8, barycenter_iters=1, fgw_iters=2, max_epochs=1, batch_size=64,
+            noise_levels=[0.0, 0.2], cache=False,
+        )  # fmt: skip
     assert set(rows["method"]) == {"Late fusion", "Late fusion + OTM"}
     single = rows[rows["condition"] == "single_modality"]
     assert set(single["split"]) == {"validation", "test"}
@@ -386,3 +392,109 @@ def test_notebook_overrides_replace_the_main_dataset_and_shift_seeds():
     # the main dataset replaced by another of the profile's: equal points run once
     merged = X._points(prof, dataset="nutrimouse", data_root=None, device=None, seed=0)
     assert len(merged) == len(prof.grid) - 4
+
+
+# ----------------------------------------------------------------------------- fidelity (issue 16)
+
+
+@pytest.mark.parametrize("profile", ["cpu", "full"])
+def test_profiles_run_eq_4_to_6_with_table6_alpha_in_paper_convention(profile):
+    """Items 1-2: the paper profiles' clustering points use Eq. 4-6 (GW cluster regulariser on,
+    weight 1; no MMD) and appendix Table 6's alpha converted to the paper's convention."""
+    table6 = {"aligned": 0.0953, "unaligned": 0.8579}  # Caltech7 (authors' convention)
+    for point in load_profile("otm", profile).grid:
+        if point["part"] != "clustering":
+            continue
+        keys = inspect.signature(X.clustering_setup).parameters
+        config = X.clustering_setup(**{k: v for k, v in point.items() if k in keys}).config
+        assert config.variant == "paper" and config.mmd_weight == 0.0
+        assert config.cluster_weight == 1.0
+        assert config.fgw_alpha == pytest.approx(1 - table6[point["setting"]])
+    ref = X.clustering_setup(
+        alpha=0.0953, alpha_convention="reference_code", variant="reference_code"
+    )
+    assert ref.config.alpha == pytest.approx(0.0953) and ref.config.fgw_alpha == pytest.approx(
+        0.9047
+    )
+
+
+def test_train_mwae_sets_the_c_of_eq_6(generator):
+    views, _ = _blobs(generator, n_per=8)
+    setup = ClusteringSetup(OTMConfig(latent_dim=2, hidden_dim=8, barycenter_iters=1), max_epochs=1)
+    with pytest.warns(ConvergenceWarning):
+        model, history = X.train_mwae("MWAE+OTM", views, aligned=True, setup=setup, n_clusters=3)
+    assert model.config.n_clusters == 3 and model.config.clusters_fused
+    assert "gw_cluster" in history[-1] and "barycenter_converged" in history[-1]
+
+
+def test_fit_clustering_warns_when_the_barycenter_is_capped(generator):
+    """Item 5: ``converged`` is in the history and a capped run warns."""
+    views = {
+        "a": torch.randn(20, 4, generator=generator),
+        "b": torch.randn(20, 3, generator=generator),
+    }
+    model = MWAE({"a": 4, "b": 3}, OTMConfig(latent_dim=2, barycenter_iters=1))
+    with pytest.warns(ConvergenceWarning, match="barycenter_iters=1"):
+        _, history = fit_clustering(model, views, max_epochs=2, batch_size=10)
+    assert [h["barycenter_converged"] for h in history] == [0.0, 0.0]
+    model = MWAE({"a": 4, "b": 3}, OTMConfig(latent_dim=2, mixer="none"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit_clustering(model, views, max_epochs=1, batch_size=10)  # no server, nothing to warn
+
+
+def test_cluster_on_rows_follow_the_paper_and_keep_concat_side_by_side(generator):
+    """Item 3: OT-mixed models trained unaligned are clustered on the fused codes (Results),
+    everything else on the concatenated codes; concat stays as a side row; per_view on demand."""
+    assert X.paper_cluster_on("MWAE+OTM", "unaligned") == "fused"
+    assert X.paper_cluster_on("MWAE+OTM(WB)", "unaligned") == "fused"
+    assert X.paper_cluster_on("MWAE+OTM", "aligned") == "concat"
+    assert X.paper_cluster_on("MWAE", "unaligned") == "concat"
+    assert X.paper_cluster_on("MCCA", "unaligned") == "concat"
+    views, y = _blobs(generator, n_per=10)
+    setup = ClusteringSetup(
+        OTMConfig(latent_dim=2, hidden_dim=8, barycenter_iters=1, fgw_iters=2), max_epochs=1
+    )
+    with pytest.warns(ConvergenceWarning):
+        res = run_clustering("MWAE+OTM", views, views, y, 3, aligned=False, seed=0, setup=setup)
+        model, _ = X.train_mwae(
+            "MWAE+OTM", unalign_views(views, seed=7919), aligned=False, setup=setup, n_clusters=3
+        )
+    assert res.cluster_on == "fused" and set(res.side) == {"concat"}
+    # the fused scores are those of k-means on tilde Z_B carried to each view, averaged
+    mix = fused_codes(model, views, seed=0)
+    per_view = cluster_fused(mix.fused, mix.plans, 3, seed=0)
+    hand = np.mean([clustering_scores(y, lab)["purity"] for lab in per_view.values()])
+    assert res.scores["purity"] == pytest.approx(hand)
+    # a smaller evaluation barycenter (fused_points): every sample still gets a cluster
+    labels, _ = X._learned_clustering(model, "fused", views, y, 3, 0, fused_points=6)
+    assert len(labels) == len(y) and len(set(labels)) <= 3
+    assert model.mixer.config.n_barycenter is None  # restored
+    pv = run_clustering(
+        "MWAE", views, views, y, 3, aligned=False, setup=setup,
+        cluster_on="per_view", side_by_side=("fused", "concat"),
+    )  # fmt: skip
+    assert pv.cluster_on == "per_view" and set(pv.side) == {"concat"}  # MWAE: no fused codes
+    with pytest.raises(ValueError, match="cluster_on"):
+        run_clustering("MWAE", views, views, y, 3, aligned=True, cluster_on="mean")
+
+
+def test_clustering_experiment_reports_cluster_on_and_role():
+    small = OTMConfig(latent_dim=2, hidden_dim=8, barycenter_iters=1, fgw_iters=2)
+    with pytest.warns(ConvergenceWarning):
+        df = X.clustering_experiment(
+            "synthetic", methods=("MCCA", "MWAE", "MWAE+OTM"), seeds=(0,),
+            setup=X.ClusteringSetup(small, max_epochs=1, batch_size=30), n_samples=60,
+        )  # fmt: skip
+    main = df[df.role == "main"].groupby(["setting", "method"])["cluster_on"].first().to_dict()
+    assert main[("unaligned", "MWAE+OTM")] == "fused"
+    assert main[("aligned", "MWAE+OTM")] == "concat"
+    assert main[("unaligned", "MWAE")] == main[("unaligned", "MCCA")] == "concat"
+    side = df[df.role == "side"]
+    assert set(zip(side.setting, side.method, side.cluster_on)) == {
+        ("unaligned", "MWAE+OTM", "concat")
+    }
+    table = clustering_table(df)
+    assert ("synthetic", "unaligned", "MWAE+OTM", "concat", "side") in table.index
+    claims = {c.id: c for c in X.claims_for(df.assign(part="clustering"))}
+    assert claims["otm.t2.unaligned_vs_gwmac.synthetic"].where["role"] == "main"

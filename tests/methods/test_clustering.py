@@ -7,8 +7,11 @@ import torch
 
 from workbench.experiments.otm import clustering_scores, unalign_views
 from workbench.methods.clustering import (
+    CLUSTER_ON,
     MCCA,
     cluster_codes,
+    cluster_fused,
+    cluster_per_view,
     gw_barycenter_clustering,
     kmeans_concat,
     spectral_concat,
@@ -70,3 +73,32 @@ def test_cluster_codes_standardises_each_view(generator):
     scaled = {m: x * (1000.0 if m == "v0" else 1.0) for m, x in views.items()}
     assert (cluster_codes(views, 3, seed=0) == cluster_codes(scaled, 3, seed=0)).all()
     assert cluster_codes(torch.cat(list(views.values()), 1), 3).shape == (len(y),)
+
+
+def test_cluster_fused_carries_barycenter_clusters_by_the_plans():
+    """Item 3 (fused): k-means on the fused codes; sample j of a view takes the cluster of the
+    fused code it sends most mass to (argmax_i T[i, j]), checked on a hand-made plan."""
+    fused = torch.tensor([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]])
+    # view "a": samples 0..3 go to fused codes 2, 0, 3, 1; view "b": to 0, 0, 2, 2 (plus noise)
+    Ta = torch.zeros(4, 4)
+    Ta[[2, 0, 3, 1], [0, 1, 2, 3]] = 0.25
+    Tb = torch.full((4, 4), 0.01)
+    Tb[[0, 1, 2, 3], [0, 1, 2, 3]] = 0.0
+    Tb[[0, 0, 2, 2], [0, 1, 2, 3]] = 0.2
+    out = cluster_fused(fused, {"a": Ta, "b": Tb}, 2, seed=0)
+    a, b = out["a"], out["b"]
+    assert a[0] == a[2] != a[1] == a[3]  # codes 2, 3 together; 0, 1 together
+    assert b[0] == b[1] != b[2] == b[3]
+    assert a[1] == b[0]  # fused code 0 carries one cluster id to both views
+    with pytest.raises(ValueError, match="N_B"):
+        cluster_fused(fused, {"a": Ta[:3]}, 2)
+
+
+def test_cluster_per_view_is_k_means_on_each_view(generator):
+    """Item 3 (per_view, the authors' code): each view clustered on its own."""
+    views, y = _blobs(generator)
+    out = cluster_per_view(views, 3, seed=0)
+    assert set(out) == set(views) and set(CLUSTER_ON) == {"concat", "fused", "per_view"}
+    for m, labels in out.items():
+        assert (labels == cluster_codes(views[m], 3, seed=0)).all()
+        assert clustering_scores(y, labels)["hungarian_accuracy"] == pytest.approx(1.0)

@@ -4,14 +4,25 @@ The label-free training loop, the clustering protocol, the scores and the paper 
 tested in ``tests/experiments/test_otm_experiment.py``."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from workbench import methods
+from workbench import ot as wot
 from workbench.data.synthetic import make_synthetic
-from workbench.methods.otm import MWAE, Mixer, OTMConfig, encode_views, fused_codes, mmd_penalty
+from workbench.methods.otm import (
+    MWAE,
+    Mixer,
+    OTMConfig,
+    encode_views,
+    fused_codes,
+    mmd_penalty,
+    paper_alpha,
+    to_config_alpha,
+)
 from workbench.methods.otm_fusions import FUSIONS, FusionOTMConfig, OTMFusion
 from workbench.models.encoders import (
     MLPEncoder,
@@ -137,7 +148,7 @@ def test_config_validation_and_reference_alpha():
     with pytest.raises(ValueError, match="alpha"):
         OTMConfig(alpha=1.5)
     with pytest.raises(ValueError, match="n_clusters"):
-        OTMConfig(cluster_weight=1.0)
+        OTMConfig(n_clusters=0)
     with pytest.raises(ValueError, match="mixer"):
         OTMConfig(mixer="mean")
     assert OTMConfig(alpha=0.2).fgw_alpha == 0.2
@@ -298,3 +309,108 @@ def test_otm_panel_headless(generator):
     panel = widgets.otm_panel(model, views, torch.arange(24) % 2, n_points=20)
     scores = panel.result
     assert set(scores) == {"purity", "hungarian_accuracy", "nmi", "ari"}
+
+
+# ----------------------------------------------------------------------------- fidelity (issue 16)
+
+
+def test_default_objective_is_eq_4_to_6_without_mmd(generator):
+    """Item 1: by default the loss is Eq. 5 plus lambda * Eq. 6 (lambda = 1, as in the authors'
+    code), recomputed here by hand from the mixer's output; the MMD prior is off."""
+    views = {
+        "a": torch.randn(12, 7, generator=generator),
+        "b": torch.randn(12, 5, generator=generator),
+    }
+    cfg = OTMConfig(
+        latent_dim=3,
+        barycenter_iters=2,
+        n_clusters=2,
+        cluster_iters=5,
+        reconstruction_weight=0.7,
+        otm_weight=0.3,
+    )
+    assert cfg.mmd_weight == 0.0 and cfg.cluster_weight == 1.0
+    model = MWAE({"a": 7, "b": 5}, cfg)
+    model.generator.manual_seed(5)
+    loss, logs, mix = model.loss_terms(views)
+    assert not any(k.startswith("mmd") for k in logs)
+    with torch.no_grad():
+        z = model.encode(views)
+        rec = sum(
+            ((x - model.agents[m].decode(z[m])) ** 2).sum(-1).mean() for m, x in views.items()
+        )
+        penalty = sum(((z[m] - mix.augmented[m]) ** 2).sum(-1).mean() for m in views)
+        gw = wot.gw_cluster_loss(mix.fused, 2, max_iter=5).value
+    assert float(gw) > 0
+    expected = 0.7 * rec + 0.3 * penalty + 1.0 * gw
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert logs["gw_cluster"] == pytest.approx(float(gw), rel=1e-5)
+    # the MMD prior (WAE-MMD, outside the paper) is a named option
+    with_mmd = MWAE({"a": 7, "b": 5}, dataclasses.replace(cfg, mmd_weight=0.5))
+    assert {"mmd_a", "mmd_b"} <= set(with_mmd.loss_terms(views)[1])
+
+
+def test_table6_alpha_converted_and_checked_against_pot():
+    """Item 2: Table 6's alpha (authors' code: weight of the GW term, as in POT) becomes
+    1 - alpha in the paper's convention; both variants solve POT's FGW problem at that alpha."""
+    import ot as pot
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(7, 2)), rng.normal(size=(6, 2)) + 0.5
+    M, C1, C2 = pot.dist(X, Y), pot.dist(X, X), pot.dist(Y, Y)
+    p, q = pot.unif(7), pot.unif(6)
+    table6 = 0.0953  # Caltech7, aligned
+    expected = pot.gromov.fused_gromov_wasserstein2(
+        M, C1, C2, p, q, loss_fun="square_loss", alpha=table6
+    )
+    assert paper_alpha(table6) == pytest.approx(0.9047)
+    for variant in ("paper", "reference_code"):
+        cfg = OTMConfig(alpha=to_config_alpha(table6, "reference_code", variant), variant=variant)
+        assert cfg.fgw_alpha == pytest.approx(1 - table6)  # mostly the feature term
+        assert wot.pot_alpha(cfg.fgw_alpha) == pytest.approx(table6)
+        ours = wot.fgw(
+            torch.as_tensor(M), torch.as_tensor(C1), torch.as_tensor(C2), alpha=cfg.fgw_alpha
+        )
+        assert float(ours.value) == pytest.approx(float(expected), rel=1e-6, abs=1e-9)
+    # a value already in the paper's convention is left alone
+    assert to_config_alpha(0.3, "paper", "paper") == 0.3
+    assert to_config_alpha(0.3, "paper", "reference_code") == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="convention"):
+        to_config_alpha(0.3, "pot", "paper")
+
+
+def test_reference_code_masks_are_dirichlet_half(generator):
+    """Item 4: the authors draw Dirichlet(0.5) masks; with two modalities a mask entry is
+    Beta(0.5, 0.5), variance 1/8 (Dirichlet(1): Beta(1, 1), variance 1/12)."""
+    codes = _codes(generator, sizes=(100, 100), d=20)
+    cfg = OTMConfig(latent_dim=20, variant="reference_code", barycenter_iters=1, fgw_iters=2)
+    assert cfg.mask_concentration == 0.5
+    masks = Mixer(cfg)(codes, generator).masks
+    torch.testing.assert_close(masks.sum(0), torch.ones_like(masks[0]))
+    assert float(masks[0].var()) == pytest.approx(1 / 8, abs=0.012)
+
+
+def test_mixer_reports_convergence(generator):
+    """Item 5: the barycenter's ``converged`` reaches the mixer's output and the loss logs."""
+    codes = _codes(generator, sizes=(10, 10), d=3)
+    capped = Mixer(OTMConfig(latent_dim=3, barycenter_iters=1, fgw_iters=2))(codes, generator)
+    assert capped.converged is False and capped.n_iters == 1
+    free = Mixer(OTMConfig(latent_dim=3, barycenter_iters=50, fgw_iters=100))(codes, generator)
+    assert free.converged is True and free.n_iters < 50
+    model = MWAE({"a": 4, "b": 4}, OTMConfig(latent_dim=3, barycenter_iters=1, n_clusters=2))
+    views = {m: torch.randn(8, 4, generator=generator) for m in "ab"}
+    _, logs, _ = model.loss_terms(views)
+    assert logs["barycenter_converged"] == 0.0 and "gw_cluster_converged" in logs
+
+
+def test_supervised_fusion_logs_barycenter_convergence(small_splits):
+    train = small_splits["train"]
+    batch = train.full_batch()
+    model = OTMFusion.for_dataset(
+        train, FusionOTMConfig(latent_dim=4, hidden_dim=8, otm_weight=1.0, barycenter_iters=1)
+    ).train()
+    assert model.mixer.config.cluster_weight == 0.0  # supervised: Eq. 7, not Eq. 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, logs = model.loss(model(batch), batch)
+    assert logs["barycenter_converged"] == 0.0

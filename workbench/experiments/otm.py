@@ -5,7 +5,13 @@ Three parts, one grid point each (:func:`run_point`, column ``part``):
 - ``"clustering"`` (Tables 2 and 10): every clustering method of :data:`CLUSTERING_METHODS` on
   the whole dataset (:func:`full_views`), trained on aligned or unaligned views (``setting``),
   one seed; purity, Hungarian accuracy, NMI and ARI (:func:`clustering_experiment`). No model is
-  selected with labels: the autoencoders train for a fixed epoch budget (:func:`fit_clustering`).
+  selected with labels: the autoencoders train for a fixed epoch budget (:func:`fit_clustering`)
+  on Eq. 4-6 (GW cluster regulariser on, no MMD prior), and warn when their barycenter solves
+  end at the iteration caps. Which codes k-means clusters is the column ``cluster_on``: the
+  paper's protocol (:func:`paper_cluster_on`: fused codes for the OT-mixed models trained
+  unaligned, concatenated codes otherwise) gives the ``role="main"`` rows, the concatenated
+  codes of the same models the ``role="side"`` rows. Appendix Table 6's ``alpha`` is in the
+  authors' code's convention and is converted (``alpha_convention``, :func:`clustering_setup`).
 - ``"supervised"`` (Tables 3-5): one fusion with and without the OT mixer, trained with the
   :class:`~workbench.training.Trainer` (selection on the validation split), tested clean, one
   modality at a time through a probe on its frozen codes (Table 4; validation and test rows) and
@@ -28,6 +34,7 @@ profile)`` runs it as a resumable sweep.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -45,24 +52,35 @@ from ..data import load_splits
 from ..data.base import MultimodalDataset
 from ..evaluation import evaluate as score
 from ..methods.clustering import (
+    CLUSTER_ON,
     MCCA,
     cluster_codes,
+    cluster_fused,
+    cluster_per_view,
     gw_barycenter_clustering,
     kmeans_concat,
     spectral_concat,
 )
-from ..methods.otm import MWAE, MixOutput, OTMConfig, encode_views, fused_codes
+from ..methods.otm import (
+    MWAE,
+    MixOutput,
+    OTMConfig,
+    encode_views,
+    fused_codes,
+    to_config_alpha,
+)
 from ..methods.otm_fusions import FUSION_LABELS, FUSIONS, FusionOTMConfig, OTMFusion
 from ..reference import load_reference
 from ..sweep import canonical_json
 from ..training import Trainer, TrainerConfig, resolve_device
-from ..util import seeded
+from ..util import ConvergenceWarning, seeded
 from . import Profile, load_profile
 
 __all__ = [
     "ALIGNMENT_FREE_METHODS",
     "CLAIMS",
     "CLUSTERING_METHODS",
+    "CLUSTER_ON",
     "PARTS",
     "ClusteringResult",
     "ClusteringSetup",
@@ -82,6 +100,7 @@ __all__ = [
     "fused_labels",
     "masks_table",
     "paper_table",
+    "paper_cluster_on",
     "part_function",
     "reference",
     "run",
@@ -119,6 +138,31 @@ ALIGNMENT_FREE_METHODS = ("k-means", "spectral", "GWMAC-style")
 views, or use no alignment at all): identical in the aligned and unaligned settings."""
 
 _MIXERS = {"MWAE": "none", "MWAE+OTM": "stochastic", "MWAE+OTM(WB)": "weighted"}
+
+_FIXED_CLUSTER_ON = {
+    "k-means": "concat",
+    "spectral": "concat",
+    "MCCA": "concat",
+    "GWMAC-style": "fused",  # clusters its barycenter, carried to the samples by the plans
+}
+
+
+def paper_cluster_on(method: str, setting: str) -> str:
+    """Which codes the paper clusters for ``method`` in ``setting`` (the ``"main"`` rows).
+
+    The OT-mixed models trained on **unaligned** views are clustered on the fused codes
+    ``tilde Z_B`` (Results: "For unaligned multi-modal data, the clustering can only be achieved
+    based on the fused latent codes"; Method: "the unsupervised clustering is performed on ...
+    tilde Z_B"); every other row on the concatenated codes of all modalities (Experiments,
+    Baselines: "we concatenate the latent codes of all the modalities and apply K-means").
+    MWAE without the mixer has no fused codes. The GWMAC-style baseline clusters its own
+    barycenter (``"fused"``) whatever the setting.
+    """
+    if method in _FIXED_CLUSTER_ON:
+        return _FIXED_CLUSTER_ON[method]
+    if method in ("MWAE+OTM", "MWAE+OTM(WB)") and setting == "unaligned":
+        return "fused"
+    return "concat"
 
 
 # ----------------------------------------------------------------------------- data
@@ -218,7 +262,14 @@ def fit_clustering(
         device: where to train.
 
     Returns:
-        ``(model, history)`` with one dict of mean logs per epoch.
+        ``(model, history)`` with one dict of mean logs per epoch. With the mixer, an epoch's
+        ``barycenter_converged`` is the fraction of its FGW barycenter solves that met their
+        stopping rule before the iteration cap (``gw_cluster_converged`` the same for Eq. 6).
+
+    Warns:
+        :class:`~workbench.util.ConvergenceWarning` when the last epoch had barycenter (or
+        Eq. 6) solves stopped by their iteration cap (``barycenter_iters``, ``fgw_iters``,
+        ``cluster_iters``).
     """
     if max_epochs < 1 or batch_size < 2:
         raise ValueError("fit_clustering: max_epochs must be >= 1 and batch_size >= 2.")
@@ -256,7 +307,29 @@ def fit_clustering(
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
         history.append({k: v / n_steps for k, v in sums.items()})
+    _warn_unconverged(history[-1] if history else {}, model.config)
     return model.eval(), history
+
+
+def _warn_unconverged(last: Mapping[str, float], config: OTMConfig) -> None:
+    """:class:`ConvergenceWarning` when the last epoch's solves hit their iteration caps."""
+    caps = {
+        "barycenter_converged": (
+            f"FGW barycenter (Algorithm 2, barycenter_iters={config.barycenter_iters}, "
+            f"fgw_iters={config.fgw_iters})"
+        ),
+        "gw_cluster_converged": (
+            f"GW clustering regulariser (Eq. 6, cluster_iters={config.cluster_iters})"
+        ),
+    }
+    for key, what in caps.items():
+        if key in last and last[key] < 1.0:
+            warnings.warn(
+                f"OTM training ended with {1.0 - last[key]:.0%} of the last epoch's {what} solves "
+                "stopped at their iteration cap (not converged); raise the caps for paper runs.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
 
 # ----------------------------------------------------------------------------- scores
@@ -280,12 +353,25 @@ def clustering_scores(y, labels) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class ClusteringResult:
-    """Scores of one clustering run (one method, dataset, alignment, seed)."""
+    """Scores of one clustering run (one method, dataset, alignment, seed).
+
+    Attributes:
+        method: the method.
+        scores: purity, Hungarian accuracy, NMI and ARI of the ``cluster_on`` clustering.
+        labels: cluster ids of the evaluation samples (of the first view for per-view and
+            fused clusterings).
+        history: the training history (learned methods).
+        cluster_on: which codes were clustered (:data:`CLUSTER_ON`).
+        side: ``cluster_on`` -> scores of the same model clustered on other codes (side by
+            side with the main one; learned methods only).
+    """
 
     method: str
     scores: dict[str, float]
     labels: np.ndarray = field(repr=False)
     history: tuple = field(default=(), repr=False)
+    cluster_on: str = "concat"
+    side: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def fused_labels(mix: MixOutput, y, modality: str) -> np.ndarray:
@@ -411,6 +497,8 @@ class ClusteringSetup:
         max_epochs, batch_size, lr: the fixed, label-free training budget.
         mcca_components: canonical components of MCCA.
         device: where to train.
+        fused_points: size ``N_B`` of the barycenter of the evaluation views whose fused codes
+            ``cluster_on="fused"`` clusters; ``None``: one fused code per evaluation sample.
     """
 
     config: OTMConfig = OTMConfig()
@@ -419,6 +507,7 @@ class ClusteringSetup:
     lr: float = 1e-3
     mcca_components: int = 10
     device: str = "cpu"
+    fused_points: int | None = None
 
 
 def train_mwae(
@@ -428,12 +517,15 @@ def train_mwae(
     aligned: bool,
     seed: int = 0,
     setup: ClusteringSetup | None = None,
+    n_clusters: int | None = None,
 ) -> tuple[MWAE, list[dict[str, float]]]:
     """Train ``"MWAE"``, ``"MWAE+OTM"`` or ``"MWAE+OTM(WB)"`` on training views, label-free.
 
     The three differ only in ``config.mixer`` (``"none"``, ``"stochastic"``, ``"weighted"``).
     The views are used as given (unalign them first for the unaligned setting). The initial
     weights are drawn with the global RNGs seeded by ``seed`` (:func:`workbench.util.seeded`).
+    ``n_clusters`` (the dataset's number of classes, the only label information used) is the
+    ``C`` of Eq. 6, the clustering regulariser of the OT-mixed models.
 
     Returns:
         ``(model, history)`` from :func:`fit_clustering`.
@@ -441,7 +533,12 @@ def train_mwae(
     if method not in _MIXERS:
         raise ValueError(f"train_mwae: method {method!r}; expected one of {tuple(_MIXERS)}.")
     setup = setup or ClusteringSetup()
-    config = replace(setup.config, mixer=_MIXERS[method], seed=seed)
+    config = replace(
+        setup.config,
+        mixer=_MIXERS[method],
+        seed=seed,
+        n_clusters=setup.config.n_clusters if n_clusters is None else int(n_clusters),
+    )
     with seeded(seed):
         model = MWAE({m: int(x[0].numel()) for m, x in train_views.items()}, config)
         return fit_clustering(
@@ -466,8 +563,18 @@ def run_clustering(
     aligned: bool,
     seed: int = 0,
     setup: ClusteringSetup | None = None,
+    cluster_on: str | None = None,
+    side_by_side: Sequence[str] = ("concat",),
 ) -> ClusteringResult:
     """One clustering run of ``method`` (a name in :data:`CLUSTERING_METHODS`).
+
+    Which codes are clustered (``cluster_on``, :data:`CLUSTER_ON`) only matters for the
+    learned methods (MWAE, MWAE+OTM, MWAE+OTM(WB)): ``"concat"`` runs k-means on the
+    concatenated codes of all modalities, ``"fused"`` on the server's fused codes ``tilde Z_B``
+    of the evaluation views (:func:`~workbench.methods.clustering.cluster_fused`), ``"per_view"``
+    on each modality's codes with the scores averaged over modalities (the authors' code).
+    MWAE has no server: its ``"fused"`` falls back to ``"concat"``. The other methods cluster
+    what they always do (:func:`paper_cluster_on`).
 
     Args:
         method: which method.
@@ -479,11 +586,18 @@ def run_clustering(
         aligned: whether the training views keep their alignment.
         seed: seed of unalignment, initialisation, training and k-means.
         setup: training settings of the learned methods.
+        cluster_on: the main clustering of a learned method; ``None``: the paper's
+            (:func:`paper_cluster_on`).
+        side_by_side: further clusterings of the same trained model, reported in
+            :attr:`ClusteringResult.side`.
 
     Returns:
         :class:`ClusteringResult` with purity, Hungarian accuracy, NMI and ARI.
     """
     setup = setup or ClusteringSetup()
+    for c in (cluster_on, *side_by_side):
+        if c is not None and c not in CLUSTER_ON:
+            raise ValueError(f"run_clustering: cluster_on={c!r}; expected one of {CLUSTER_ON}.")
     train = dict(train_views) if aligned else unalign_views(train_views, seed=seed + 7919)
     history: tuple = ()
     if method == "k-means":
@@ -501,16 +615,63 @@ def run_clustering(
         per_view = gw_barycenter_clustering(eval_views, n_clusters, seed=seed)
         scores = [clustering_scores(y_eval, lab) for lab in per_view.values()]
         mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-        return ClusteringResult(method, mean, next(iter(per_view.values())))
+        return ClusteringResult(method, mean, next(iter(per_view.values())), cluster_on="fused")
     elif method in _MIXERS:
-        model, hist = train_mwae(method, train, aligned=aligned, seed=seed, setup=setup)
-        history = tuple(hist)
-        labels = cluster_codes(encode_views(model, eval_views), n_clusters, seed=seed)
+        model, hist = train_mwae(
+            method, train, aligned=aligned, seed=seed, setup=setup, n_clusters=n_clusters
+        )
+        setting = "aligned" if aligned else "unaligned"
+        main = cluster_on or paper_cluster_on(method, setting)
+        wanted = [main, *side_by_side]
+        if method == "MWAE":  # no server, no fused codes
+            wanted = ["concat" if c == "fused" else c for c in wanted]
+        wanted = list(dict.fromkeys(wanted))
+        found = {
+            c: _learned_clustering(
+                model, c, eval_views, y_eval, n_clusters, seed, fused_points=setup.fused_points
+            )
+            for c in wanted
+        }
+        labels, scores = found[wanted[0]]
+        side = {c: found[c][1] for c in wanted[1:]}
+        return ClusteringResult(method, scores, labels, tuple(hist), wanted[0], side)
     else:
         raise ValueError(
             f"Unknown clustering method {method!r}; expected one of {CLUSTERING_METHODS}."
         )
-    return ClusteringResult(method, clustering_scores(y_eval, labels), labels, history)
+    return ClusteringResult(
+        method, clustering_scores(y_eval, labels), labels, history, _FIXED_CLUSTER_ON[method]
+    )
+
+
+def _learned_clustering(
+    model: MWAE,
+    cluster_on: str,
+    views: Mapping[str, Tensor],
+    y,
+    n_clusters: int,
+    seed: int,
+    *,
+    fused_points: int | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """``(labels, scores)`` of a trained MWAE's codes of ``views`` clustered on ``cluster_on``
+    (``fused_points``: the evaluation barycenter's size, ``None``: one per sample)."""
+    if cluster_on == "concat":
+        labels = cluster_codes(encode_views(model, views), n_clusters, seed=seed)
+        return labels, clustering_scores(y, labels)
+    if cluster_on == "per_view":
+        per_view = cluster_per_view(encode_views(model, views), n_clusters, seed=seed)
+    else:
+        original = model.mixer.config
+        model.mixer.config = replace(original, n_barycenter=fused_points)
+        try:
+            mix = fused_codes(model, views, seed=seed)
+        finally:
+            model.mixer.config = original
+        per_view = cluster_fused(mix.fused, mix.plans, n_clusters, seed=seed)
+    scores = [clustering_scores(y, lab) for lab in per_view.values()]
+    mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    return next(iter(per_view.values())), mean
 
 
 def clustering_experiment(
@@ -522,6 +683,8 @@ def clustering_experiment(
     setup: ClusteringSetup | Mapping[str, ClusteringSetup] | None = None,
     n_samples: int | None = None,
     root=None,
+    cluster_on: str | None = None,
+    side_by_side: Sequence[str] = ("concat",),
     **options,
 ) -> pd.DataFrame:
     """Table 2 / Table 10 protocol: every method, aligned and unaligned training, several seeds.
@@ -536,9 +699,15 @@ def clustering_experiment(
     Args:
         setup: one :class:`ClusteringSetup` for every setting, or setting -> setup (the paper
             tunes its hyper-parameters per setting, appendix Table 6).
+        cluster_on: the main clustering of the learned methods (``None``: the paper's,
+            :func:`paper_cluster_on`: fused codes for the OT-mixed models trained unaligned,
+            concatenated codes otherwise); see :func:`run_clustering`.
+        side_by_side: further clusterings of the learned methods, as ``role="side"`` rows.
 
     Returns:
-        tidy frame ``dataset, setting, method, seed, metric, value``.
+        tidy frame ``dataset, setting, method, seed, cluster_on, role, metric, value``:
+        ``cluster_on`` says which codes each row clustered, ``role`` is ``"main"`` for the
+        row the claims read and ``"side"`` for the side-by-side ones.
     """
     views, y, n_clusters = full_views(dataset, n_samples=n_samples, root=root, **options)
     rows = []
@@ -562,20 +731,28 @@ def clustering_experiment(
                         aligned=setting == "aligned",
                         seed=seed,
                         setup=setting_setup,
+                        cluster_on=cluster_on,
+                        side_by_side=tuple(side_by_side),
                     )
                     if method in ALIGNMENT_FREE_METHODS:
                         done[(method, seed)] = res
-                rows += [
-                    {
-                        "dataset": dataset,
-                        "setting": setting,
-                        "method": method,
-                        "seed": seed,
-                        "metric": k,
-                        "value": v,
-                    }
-                    for k, v in res.scores.items()
-                ]
+                for role, on, scores in [
+                    ("main", res.cluster_on, res.scores),
+                    *(("side", c, sc) for c, sc in res.side.items()),
+                ]:
+                    rows += [
+                        {
+                            "dataset": dataset,
+                            "setting": setting,
+                            "method": method,
+                            "seed": seed,
+                            "cluster_on": on,
+                            "role": role,
+                            "metric": k,
+                            "value": v,
+                        }
+                        for k, v in scores.items()
+                    ]
     return pd.DataFrame(rows)
 
 
@@ -605,16 +782,23 @@ def clustering_table(results: pd.DataFrame | Sequence[Mapping]) -> pd.DataFrame:
             :attr:`OTMRun.results`, or a list of dicts).
 
     Returns:
-        a frame indexed by (dataset, setting, method) with one column per metric.
+        a frame indexed by (dataset, setting, method, cluster_on, role) with one column per
+        metric: ``cluster_on`` says which codes were clustered, ``role`` ``"main"`` marks the
+        paper's protocol (the rows the claims read), ``"side"`` the side-by-side clusterings
+        of the same models (e.g. the concatenated codes next to the fused ones).
     """
-    return _mean_std_pivot(_part(results, "clustering"), ["dataset", "setting", "method"], "metric")
+    df = _part(results, "clustering")
+    index = ["dataset", "setting", "method"] + [c for c in ("cluster_on", "role") if c in df]
+    return _mean_std_pivot(df, index, "metric")
 
 
 def masks_table(results: pd.DataFrame, metric: str = "purity") -> pd.DataFrame:
-    """Table 10 view: ``metric`` of OTM with random masks vs the weighted barycenter (WB)."""
+    """Table 10 view: ``metric`` of OTM with random masks vs the weighted barycenter (WB), per
+    clustering (``cluster_on``) when the results carry it."""
     df = _part(results, "clustering")
     df = df[df["method"].isin(["MWAE+OTM", "MWAE+OTM(WB)"]) & (df["metric"] == metric)]
-    stats = df.groupby(["dataset", "setting", "method"], sort=False)["value"].agg(["mean", "std"])
+    index = ["dataset", "setting"] + [c for c in ("cluster_on",) if c in df] + ["method"]
+    stats = df.groupby(index, sort=False)["value"].agg(["mean", "std"])
     return stats.round(3).unstack("method")
 
 
@@ -738,6 +922,7 @@ def supervised_experiment(
                     model = OTMFusion.for_dataset(train, cfg)
                     trainer = Trainer(replace(tc, seed=seed), cache=cache)
                     model = trainer.fit(model, train, validation)
+                    _warn_supervised_unconverged(trainer, cfg)
                     common.update(
                         best_epoch=trainer.best_epoch_,
                         max_epochs=tc.max_epochs,
@@ -789,6 +974,15 @@ def supervised_experiment(
     return pd.DataFrame(rows)
 
 
+def _warn_supervised_unconverged(trainer: Trainer, config: FusionOTMConfig) -> None:
+    """:class:`ConvergenceWarning` when the last epoch's barycenter solves hit their caps."""
+    history = getattr(trainer, "history_", None)
+    key = "train_barycenter_converged"
+    if history is None or key not in getattr(history, "columns", ()) or history.empty:
+        return
+    _warn_unconverged({"barycenter_converged": float(history[key].iloc[-1])}, config.otm_config())
+
+
 def summary(
     frame: pd.DataFrame, index=("dataset", "method"), columns=("condition", "modality")
 ) -> pd.DataFrame:
@@ -833,34 +1027,51 @@ def clustering_setup(
     latent_dim: int = 16,
     hidden_dim: int = 128,
     alpha: float = 0.5,
+    alpha_convention: str = "paper",
+    variant: str = "paper",
     reconstruction_weight: float = 1.0,
     otm_weight: float = 1.0,
-    wae_weight: float = 1.0,
+    cluster_weight: float = 1.0,
+    mmd_weight: float = 0.0,
     barycenter_iters: int = 5,
     fgw_iters: int = 10,
+    cluster_iters: int = 20,
     max_epochs: int = 30,
     batch_size: int = 128,
     lr: float = 1e-3,
     mcca_components: int = 10,
+    fused_points: int | None = None,
 ) -> ClusteringSetup:
     """The :class:`ClusteringSetup` of a clustering or alignment point from its grid values.
 
     Args:
         device: where the autoencoders train (``"auto"``: CUDA when available).
-        latent_dim, hidden_dim, alpha, reconstruction_weight, otm_weight, wae_weight,
-            barycenter_iters, fgw_iters: the :class:`~workbench.methods.otm.OTMConfig`.
+        latent_dim, hidden_dim, reconstruction_weight, otm_weight, cluster_weight, mmd_weight,
+            barycenter_iters, fgw_iters, cluster_iters, variant: the
+            :class:`~workbench.methods.otm.OTMConfig` (Eq. 4-6: ``cluster_weight`` is the
+            ``lambda`` of Eq. 6's regulariser, default 1 as in the authors' code;
+            ``mmd_weight`` an option outside the paper, default 0).
+        alpha, alpha_convention: the FGW trade-off and the convention it is written in:
+            ``"paper"`` (Eq. 2, weight of the Wasserstein term) or ``"reference_code"`` (the
+            authors' code, POT and appendix Table 6: weight of the GW term); converted to
+            ``variant``'s with :func:`~workbench.methods.otm.to_config_alpha`.
         max_epochs, batch_size, lr: the label-free training budget.
         mcca_components: canonical components of MCCA.
+        fused_points: size of the evaluation barycenter clustered by ``cluster_on="fused"``
+            (``None``: one fused code per evaluation sample).
     """
     config = OTMConfig(
         latent_dim=int(latent_dim),
         hidden_dim=int(hidden_dim),
-        alpha=float(alpha),
+        alpha=to_config_alpha(float(alpha), str(alpha_convention), str(variant)),
+        variant=str(variant),
         reconstruction_weight=float(reconstruction_weight),
         otm_weight=float(otm_weight),
-        wae_weight=float(wae_weight),
+        cluster_weight=float(cluster_weight),
+        mmd_weight=float(mmd_weight),
         barycenter_iters=int(barycenter_iters),
         fgw_iters=int(fgw_iters),
+        cluster_iters=int(cluster_iters),
     )
     return ClusteringSetup(
         config,
@@ -869,6 +1080,7 @@ def clustering_setup(
         lr=float(lr),
         mcca_components=int(mcca_components),
         device=str(resolve_device(device)),
+        fused_points=None if fused_points is None else int(fused_points),
     )
 
 
@@ -882,6 +1094,8 @@ def clustering_point(
     n_samples: Mapping[str, int] | None = None,
     data_root: str | None = None,
     threads: int | None = None,
+    cluster_on: str | None = None,
+    side_by_side: Sequence[str] = ("concat",),
     **setup: Any,
 ) -> pd.DataFrame:
     """One clustering point: every method of ``methods`` trained on ``setting`` views, one seed.
@@ -895,10 +1109,12 @@ def clustering_point(
         n_samples: dataset -> size of a seeded subset (seed 0) of the samples.
         data_root: folder of datasets loaded from disk.
         threads: torch threads during the point (``None``: unchanged).
+        cluster_on, side_by_side: which codes the learned methods cluster
+            (:func:`clustering_experiment`; ``None``: the paper's, :func:`paper_cluster_on`).
         **setup: the keyword arguments of :func:`clustering_setup` (device, model, budget).
 
     Returns:
-        tidy frame ``dataset, setting, method, seed, metric, value``.
+        tidy frame ``dataset, setting, method, seed, cluster_on, role, metric, value``.
     """
     options, subset = _data(dataset, dataset_options, n_samples)
     with _threads(threads):
@@ -910,6 +1126,8 @@ def clustering_point(
             setup=clustering_setup(**setup),
             n_samples=subset,
             root=data_root,
+            cluster_on=cluster_on,
+            side_by_side=tuple(side_by_side),
             **options,
         )
 
@@ -933,7 +1151,7 @@ def unaligned_model(
         ``(model, views, y)``: the trained model, the aligned evaluation views and the labels.
     """
     options, subset = _data(dataset, dataset_options, n_samples)
-    views, y, _ = full_views(dataset, n_samples=subset, root=data_root, **options)
+    views, y, n_clusters = full_views(dataset, n_samples=subset, root=data_root, **options)
     with _threads(threads):
         model, _ = train_mwae(
             "MWAE+OTM",
@@ -941,6 +1159,7 @@ def unaligned_model(
             aligned=False,
             seed=int(seed),
             setup=clustering_setup(**setup),
+            n_clusters=n_clusters,
         )
     return model, views, y
 
@@ -1262,6 +1481,8 @@ def reference() -> pd.DataFrame:
 def _frames(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The results of each part, as the claims read them."""
     clustering = _part(results, "clustering")
+    if "role" not in clustering.columns:  # results from before cluster_on: one row each
+        clustering = clustering.assign(role="main")
     gap = clustering[clustering["method"] == "MWAE+OTM"]
     gap = gap.assign(method=gap["method"] + ", " + gap["setting"] + " training")
     alignment = _part(results, "alignment")
@@ -1336,7 +1557,7 @@ def _purity_claim(id: str, text: str, table: str, against: str, setting: str, **
         kind="ordering",
         method="MWAE+OTM",
         against=(against,),
-        where={"setting": setting, "metric": "purity"},
+        where={"setting": setting, "metric": "purity", "role": "main"},
         frame="clustering",
         reference={"table": table, "condition": condition},
         **kw,
@@ -1367,7 +1588,7 @@ CLAIMS: tuple[Claim, ...] = (
         kind="gap",
         method=_SETTING_GAP[0],
         against=(_SETTING_GAP[1],),
-        where={"metric": "purity"},
+        where={"metric": "purity", "role": "main"},
         frame="setting_gap",
         reference={"table": "2", "method": list(_SETTING_GAP)},
         margin=-0.05,
@@ -1386,7 +1607,7 @@ CLAIMS: tuple[Claim, ...] = (
         kind="ordering",
         method="MWAE+OTM",
         against=("MWAE",),
-        where={"setting": "unaligned", "metric": "purity"},
+        where={"setting": "unaligned", "metric": "purity", "role": "main"},
         frame="clustering",
         source="implied by Sec. 4 (no MWAE row in Table 2); a workbench check",
     ),

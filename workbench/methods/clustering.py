@@ -5,7 +5,12 @@ Every method maps the *evaluation* views to a representation and clusters it wit
 :func:`cluster_codes`), except spectral clustering and the GWMAC-style method, which cluster
 directly. Labels are never seen here.
 
-- :func:`cluster_codes`: k-means on the standardised concatenated codes of any method.
+- :func:`cluster_codes`: k-means on the standardised concatenated codes of any method (the
+  paper's Experiments section, ``cluster_on="concat"``).
+- :func:`cluster_per_view`: k-means on each view's codes separately (the authors' code,
+  ``kmeans_for_multiview``: scores averaged over views, ``cluster_on="per_view"``).
+- :func:`cluster_fused`: k-means on the server's fused codes ``tilde Z_B`` (the paper's Method
+  and Results sections, ``cluster_on="fused"``), carried to each view's samples by the plans.
 - :func:`kmeans_concat`: k-means on the standardised concatenated views.
 - :func:`spectral_concat`: spectral clustering (k-NN affinity) on the concatenated views.
 - :class:`MCCA`: CCA (two views, scikit-learn) or SUMCOR multi-set CCA (generalised eigenproblem).
@@ -27,11 +32,20 @@ from torch import Tensor
 
 __all__ = [
     "MCCA",
+    "CLUSTER_ON",
     "cluster_codes",
+    "cluster_fused",
+    "cluster_per_view",
     "gw_barycenter_clustering",
     "kmeans_concat",
     "spectral_concat",
 ]
+
+
+CLUSTER_ON = ("concat", "fused", "per_view")
+"""Which codes a learned multi-view method's k-means clusters: the concatenated codes of all
+modalities (``"concat"``), the fused codes ``tilde Z_B`` (``"fused"``) or each modality's codes
+on its own, scores averaged over modalities (``"per_view"``)."""
 
 
 def _np_views(views: Mapping[str, Tensor | np.ndarray]) -> dict[str, np.ndarray]:
@@ -68,6 +82,52 @@ def cluster_codes(
     else:
         X = _standardise(np.asarray(codes, dtype=np.float64))
     return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(X)
+
+
+def cluster_per_view(
+    codes: Mapping[str, Tensor], n_clusters: int, *, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """k-means on each view's (standardised) codes on its own (the authors' code).
+
+    Args:
+        codes: modality -> ``[N_m, d]`` codes.
+        n_clusters: ``C``.
+        seed: k-means seed.
+
+    Returns:
+        modality -> ``int [N_m]`` cluster ids (score each and average, as the code does).
+    """
+    return {m: cluster_codes(torch.as_tensor(z), n_clusters, seed=seed) for m, z in codes.items()}
+
+
+def cluster_fused(
+    fused: Tensor, plans: Mapping[str, Tensor], n_clusters: int, *, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """k-means on the fused codes ``tilde Z_B`` ``[N_B, d]``, carried to the samples.
+
+    The fused codes are not samples: sample ``j`` of modality ``m`` takes the cluster of the
+    fused code it is transported to most, ``argmax_i T_m[i, j]`` (as GWMAC carries its
+    barycenter's clusters; Fig. 2 of the OTM paper links fused codes and samples the same way).
+
+    Args:
+        fused: ``[N_B, d]`` fused codes.
+        plans: modality -> ``T_m`` ``[N_B, N_m]``.
+        n_clusters: ``C``.
+        seed: k-means seed.
+
+    Returns:
+        modality -> ``int [N_m]`` cluster ids.
+    """
+    fused_labels = cluster_codes(torch.as_tensor(fused).detach().cpu(), n_clusters, seed=seed)
+    out = {}
+    for m, T in plans.items():
+        if T.shape[0] != len(fused_labels):
+            raise ValueError(
+                f"cluster_fused: plan of {m!r} has {T.shape[0]} rows, expected N_B = "
+                f"{len(fused_labels)} (one per fused code)."
+            )
+        out[m] = fused_labels[T.detach().cpu().argmax(dim=0).numpy()]
+    return out
 
 
 def kmeans_concat(views: Mapping[str, Tensor], n_clusters: int, *, seed: int = 0) -> np.ndarray:

@@ -9,8 +9,9 @@ latent codes on a *server* with a stochastic fused Gromov-Wasserstein barycenter
 - :class:`Mixer`: the server. It receives latent codes only, solves the FGW barycenter
   (Eq. 1-2, Algorithms 1-2, :func:`workbench.ot.fgw_barycenter`) and mixes the pushforwards with
   random binary masks (Eq. 3, :func:`workbench.ot.stochastic_mix`).
-- :class:`MWAE`: agents + mixer, with the losses of Eq. 4-6 (reconstruction, WAE latent
-  regulariser, ``||Z_m - tilde Z_m||^2`` and the GW clustering regulariser).
+- :class:`MWAE`: agents + mixer, with the losses of Eq. 4-6 (reconstruction,
+  ``||Z_m - tilde Z_m||^2`` and the GW clustering regulariser of Eq. 6 as the ``R`` of Eq. 4);
+  an MMD prior term (WAE-MMD, Tolstikhin et al. 2018) is a named option, off by default.
 - :func:`encode_views` and :func:`fused_codes`: the agents' codes and the server's mix of
   given views.
 
@@ -18,7 +19,13 @@ The label-free training loop, the clustering protocol (Tables 2 and 10) and thei
 :mod:`workbench.experiments.otm`.
 
 ``variant="reference_code"`` switches on the cheap differences of the authors' public code
-(see :class:`OTMConfig`).
+(see :class:`OTMConfig`; read: ``redLinmumu/OTM``, files ``mwae/mwae_bm.py`` and
+``mwae/utils/get_distance.py``).
+
+Two conventions for the FGW trade-off ``alpha`` exist: the paper's Eq. 2 gives ``alpha`` to the
+Wasserstein (feature) term, the authors' code (and POT) to the Gromov-Wasserstein term. The
+values of the paper's appendix Table 6 were tuned with the code, so they are in the code's
+convention: :func:`paper_alpha` converts them (``1 - alpha``) for ``variant="paper"``.
 """
 
 from __future__ import annotations
@@ -43,9 +50,46 @@ __all__ = [
     "encode_views",
     "fused_codes",
     "mmd_penalty",
+    "paper_alpha",
+    "to_config_alpha",
 ]
 
 Variant = Literal["paper", "reference_code"]
+
+REFERENCE_MASK_CONCENTRATION = 0.5
+"""Dirichlet concentration of the authors' soft masks (``Dirichlet(0.5 * ones(M))`` in
+``mixer_ot`` of ``mwae/utils/get_distance.py``)."""
+
+
+def paper_alpha(reference_alpha: float) -> float:
+    """The paper's ``alpha`` (weight of the Wasserstein term, Eq. 2) of a value given in the
+    authors' code's convention (weight of the GW term, as in POT), e.g. appendix Table 6's:
+    ``1 - alpha``."""
+    a = float(reference_alpha)
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"paper_alpha: alpha={a} must lie in [0, 1].")
+    return 1.0 - a
+
+
+def to_config_alpha(alpha: float, convention: str, variant: str) -> float:
+    """The ``OTMConfig.alpha`` of ``variant`` for a value written in ``convention``.
+
+    ``OTMConfig.alpha`` is read in the paper's convention (Wasserstein weight) by
+    ``variant="paper"`` and in the authors' code's (GW weight) by ``variant="reference_code"``,
+    so a value is converted (``1 - alpha``) exactly when the two differ.
+
+    Args:
+        alpha: the value, in ``[0, 1]``.
+        convention: ``"paper"`` (Eq. 2) or ``"reference_code"`` (the code's and appendix
+            Table 6's).
+        variant: the :class:`OTMConfig` variant that will read it.
+    """
+    for name, v in (("convention", convention), ("variant", variant)):
+        if v not in ("paper", "reference_code"):
+            raise ValueError(
+                f"to_config_alpha: {name}={v!r}; expected 'paper' or 'reference_code'."
+            )
+    return float(alpha) if convention == variant else paper_alpha(alpha)
 
 
 @dataclass(frozen=True)
@@ -55,16 +99,30 @@ class OTMConfig:
     Attributes:
         latent_dim: dimension ``d`` of the shared latent space.
         hidden_dim: width of the two-layer MLP encoders/decoders (the paper's backbone).
-        alpha: FGW trade-off in the paper's convention: ``alpha`` weights the Wasserstein term,
-            ``1 - alpha`` the Gromov-Wasserstein term (Eq. 2).
+        alpha: FGW trade-off. With ``variant="paper"`` in the paper's convention: ``alpha``
+            weights the Wasserstein term, ``1 - alpha`` the Gromov-Wasserstein term (Eq. 2);
+            with ``variant="reference_code"`` in the code's (``alpha`` weights the GW term).
+            Appendix Table 6's values are in the code's convention (:func:`to_config_alpha`).
         mixer: ``"stochastic"`` (Eq. 3, random binary masks), ``"weighted"`` (OTM(WB): the
             classic weighted barycenter ``sum_m lambda_m T_m Z_m``, Table 10) or ``"none"``
             (MWAE without OTM).
-        otm_weight: weight of ``||Z_m - tilde Z_m||^2`` (Eq. 5; Eq. 7 in the supervised case).
-        reconstruction_weight: weight of ``||X_m - g_m(Z_m)||^2`` (Eq. 4-5).
-        wae_weight: weight ``lambda`` of the WAE latent regulariser (MMD to ``N(0, I)``, Eq. 4).
-        cluster_weight: weight of the GW clustering regulariser (Eq. 6); 0 switches it off.
-        n_clusters: number of clusters ``C`` for Eq. 6.
+        otm_weight: weight of ``||Z_m - tilde Z_m||^2`` (Eq. 5; Eq. 7 in the supervised case;
+            appendix Table 6's "OTM weight").
+        reconstruction_weight: weight of ``||X_m - g_m(Z_m)||^2`` (Eq. 4-5; Table 6's
+            "Construction weight").
+        cluster_weight: the ``lambda`` of Eq. 4, weight of its regulariser ``R``, the GW
+            clustering regulariser of Eq. 6 on the fused codes ``tilde Z_B``. Default 1, as in
+            the authors' code (``loss_cluster`` enters unweighted). It needs the mixer (``tilde
+            Z_B``) and ``n_clusters``: without ``n_clusters`` (no clustering task, e.g. the
+            supervised fusions) Eq. 6 is not formed; 0 switches it off.
+        n_clusters: number of clusters ``C`` of Eq. 6 (the clustering protocol sets it to the
+            dataset's number of classes).
+        mmd_weight: weight of an optional MMD term between each ``Z_m`` and ``N(0, I)``
+            (:func:`mmd_penalty`). Not in the OTM paper (Eq. 4-6) nor in the authors' code:
+            it is the latent regulariser of WAE-MMD (Tolstikhin et al. 2018, the WAE the paper
+            builds on). Default 0 (off).
+        mask_concentration: Dirichlet concentration of the soft masks of
+            ``variant="reference_code"`` (the authors' code: 0.5).
         n_barycenter: barycenter size ``N_B``; ``None`` uses the batch size.
         barycenter_iters: outer iterations of Algorithm 2.
         fgw_iters: conditional-gradient iterations of Algorithm 1.
@@ -73,8 +131,9 @@ class OTMConfig:
             modality; the paper initialises ``Z`` randomly) or ``"kmeans"`` (k-means centres of
             all codes, slower).
         variant: ``"paper"`` or ``"reference_code"``. The latter (authors' repository) (i) gives
-            ``alpha`` to the GW term instead of the Wasserstein term, (ii) uses Dirichlet soft
-            masks instead of binary masks, and (iii) reconstructs each modality from the mixed
+            ``alpha`` to the GW term instead of the Wasserstein term, (ii) uses
+            Dirichlet(``mask_concentration`` = 0.5) soft masks instead of binary masks, and
+            (iii) reconstructs each modality from the mixed
             code, ``||X_m - g_m(tilde Z_m)||^2``, instead of Eq. 5's latent penalty. Its other
             differences (unscaled barycenter, line-search formula, an extra Wasserstein term
             between adjacent views, model selection on training labels) are not reproduced:
@@ -88,9 +147,10 @@ class OTMConfig:
     mixer: Literal["stochastic", "weighted", "none"] = "stochastic"
     otm_weight: float = 1.0
     reconstruction_weight: float = 1.0
-    wae_weight: float = 1.0
-    cluster_weight: float = 0.0
+    cluster_weight: float = 1.0
     n_clusters: int | None = None
+    mmd_weight: float = 0.0
+    mask_concentration: float = REFERENCE_MASK_CONCENTRATION
     n_barycenter: int | None = None
     barycenter_iters: int = 5
     fgw_iters: int = 10
@@ -112,8 +172,14 @@ class OTMConfig:
             raise ValueError(
                 f"OTMConfig.variant={self.variant!r}; expected 'paper' or 'reference_code'."
             )
-        if self.cluster_weight > 0 and not self.n_clusters:
-            raise ValueError("OTMConfig.cluster_weight > 0 needs n_clusters (the C of Eq. 6).")
+        if self.n_clusters is not None and int(self.n_clusters) < 1:
+            raise ValueError(
+                f"OTMConfig.n_clusters={self.n_clusters} must be >= 1 (the C of Eq. 6)."
+            )
+        if self.cluster_weight < 0 or self.mmd_weight < 0:
+            raise ValueError("OTMConfig: cluster_weight and mmd_weight must be >= 0.")
+        if not self.mask_concentration > 0:
+            raise ValueError("OTMConfig.mask_concentration must be > 0.")
         if self.latent_dim < 1 or self.hidden_dim < 1:
             raise ValueError("OTMConfig: latent_dim and hidden_dim must be >= 1.")
 
@@ -124,6 +190,11 @@ class OTMConfig:
         The reference code's ``alpha`` weights the GW term, so its value maps to ``1 - alpha``.
         """
         return self.alpha if self.variant == "paper" else 1.0 - self.alpha
+
+    @property
+    def clusters_fused(self) -> bool:
+        """Whether the GW clustering regulariser of Eq. 6 is part of the loss."""
+        return self.mixer != "none" and self.cluster_weight > 0 and self.n_clusters is not None
 
 
 class Agent(nn.Module):
@@ -170,6 +241,9 @@ class MixOutput:
         masks: ``[M, N_B, d]`` masks (binary in the paper; constant ``lambda_m`` for WB).
         objective: the barycenter objective of Eq. 1 at the returned plans.
         history: the barycenter objective after each outer iteration.
+        converged: whether Algorithm 2 met its stopping rule (relative objective change) before
+            its iteration cap ``barycenter_iters``.
+        n_iters: outer iterations run.
     """
 
     fused: Tensor
@@ -178,6 +252,8 @@ class MixOutput:
     masks: Tensor
     objective: float
     history: tuple[float, ...] = ()
+    converged: bool = True
+    n_iters: int = 0
 
 
 def _ot():
@@ -241,7 +317,9 @@ class Mixer(nn.Module):
             )
         else:
             masks = "binary"
-        mix = ot.stochastic_mix(codes, plans, masks=masks, generator=generator)
+        mix = ot.stochastic_mix(
+            codes, plans, masks=masks, concentration=c.mask_concentration, generator=generator
+        )
         return MixOutput(
             fused=mix.fused,
             augmented=dict(zip(names, mix.augmented)),
@@ -249,11 +327,16 @@ class Mixer(nn.Module):
             masks=mix.masks,
             objective=float(bary.objective),
             history=tuple(bary.history),
+            converged=bool(bary.converged),
+            n_iters=int(bary.n_iters),
         )
 
 
 def mmd_penalty(z: Tensor, generator: torch.Generator) -> Tensor:
     """WAE-MMD latent regulariser (Tolstikhin et al. 2018): MMD between ``z`` and ``N(0, I)``.
+
+    Not part of the OTM paper's objective (Eq. 4-6) nor of its authors' code; offered as
+    :attr:`OTMConfig.mmd_weight` (off by default).
 
     Uses the inverse multiquadratic kernel ``k(x, y) = C / (C + ||x - y||^2)`` with ``C = 2d``,
     the unbiased estimator, and prior samples drawn on the CPU from ``generator``.
@@ -263,7 +346,7 @@ def mmd_penalty(z: Tensor, generator: torch.Generator) -> Tensor:
         generator: draws the prior samples.
 
     Returns:
-        scalar tensor (the ``R`` of Eq. 4).
+        scalar tensor.
     """
     n, d = z.shape
     if n < 2:
@@ -328,8 +411,14 @@ class MWAE(nn.Module):
     ) -> tuple[Tensor, dict[str, float], MixOutput | None]:
         """The training objective on one batch of (possibly unaligned) views.
 
-        ``L = sum_m w_rec ||X_m - g_m(Z_m)||^2 + w_otm ||Z_m - tilde Z_m||^2 + lambda MMD(Z_m)
-        + w_cl GW(tilde Z_B, I_C)`` (Eq. 4-6 of the OTM paper; per-sample means).
+        ``L = sum_m [w_rec ||X_m - g_m(Z_m)||^2 + w_otm ||Z_m - tilde Z_m||^2]
+        + lambda GW(tilde Z_B, I_C)``: Eq. 5 (the mixing reconstruction loss) plus Eq. 4's
+        regulariser ``lambda R`` with ``R`` the GW clustering regulariser of Eq. 6
+        (``lambda = cluster_weight``, formed when ``n_clusters`` is set and the mixer is on);
+        per-sample means. ``mmd_weight > 0`` adds ``w_mmd MMD(Z_m, N(0, I))`` per modality (an
+        option outside the paper, see :func:`mmd_penalty`). The logs carry
+        ``barycenter_converged`` (1.0 / 0.0: Algorithm 2 stopped by its rule, not its cap) and,
+        with Eq. 6, ``gw_cluster_converged``.
 
         Args:
             views: modality -> ``[N_m, D_m]``; the ``N_m`` may differ and rows need not be
@@ -347,7 +436,7 @@ class MWAE(nn.Module):
         latents = self.encode(views)  # the only thing agents hand to the server
         mix = (
             self.mixer(latents, self.generator)
-            if c.mixer != "none" and c.otm_weight + c.cluster_weight > 0
+            if c.mixer != "none" and (c.otm_weight > 0 or c.clusters_fused)
             else None
         )
         total = 0.0
@@ -356,9 +445,11 @@ class MWAE(nn.Module):
             agent, z = self.agents[m], latents[m]
             rec = agent.reconstruction_loss(x, z)
             term = c.reconstruction_weight * rec
-            if c.wae_weight > 0:
-                term = term + c.wae_weight * mmd_penalty(z, self.generator)
-            if mix is not None:
+            if c.mmd_weight > 0:
+                mmd = mmd_penalty(z, self.generator)
+                term = term + c.mmd_weight * mmd
+                logs[f"mmd_{m}"] = float(mmd.detach())
+            if mix is not None and c.otm_weight > 0:
                 z_mix = mix.augmented[m]
                 if c.variant == "reference_code":
                     # authors' code: reconstruct X_m from the pushed-forward mix instead of Eq. 5's
@@ -370,18 +461,21 @@ class MWAE(nn.Module):
                 logs[f"mix_{m}"] = float(penalty.detach())
             logs[f"rec_{m}"] = float(rec.detach())
             total = total + term
-        if mix is not None and c.cluster_weight > 0:
+        if mix is not None and c.clusters_fused:
             from .. import ot
 
             if not hasattr(ot, "gw_cluster_loss"):
                 raise ImportError(
                     "workbench.ot.gw_cluster_loss (Eq. 6 of the OTM paper) is not available."
                 )
-            value = ot.gw_cluster_loss(mix.fused, c.n_clusters, max_iter=c.cluster_iters).value
+            res = ot.gw_cluster_loss(mix.fused, int(c.n_clusters), max_iter=c.cluster_iters)
+            value = res.value
             total = total + c.cluster_weight * value.reshape(())
             logs["gw_cluster"] = float(value.detach())
+            logs["gw_cluster_converged"] = float(bool(res.converged))
         if mix is not None:
             logs["barycenter"] = mix.objective
+            logs["barycenter_converged"] = float(mix.converged)
         logs["loss"] = float(total.detach())
         return total, logs, mix
 

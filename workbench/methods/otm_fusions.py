@@ -63,7 +63,9 @@ class FusionOTMConfig:
         rank: rank of the low-rank tensor fusion.
         mfm_weight: weight of the MFM reconstruction loss.
         otm_weight: weight ``beta`` of the OTM regulariser (0: without OTM).
-        alpha: FGW trade-off (paper convention, Wasserstein weight).
+        alpha: FGW trade-off, read as :attr:`~workbench.methods.otm.OTMConfig.alpha` is (paper
+            convention, Wasserstein weight, for ``variant="paper"``; the code's, GW weight, for
+            ``variant="reference_code"``).
         mixer: ``"stochastic"`` (Eq. 3) or ``"weighted"`` (OTM(WB)).
         barycenter_iters, fgw_iters: solver iterations of Algorithms 2 and 1.
         variant: ``"paper"`` or ``"reference_code"`` (see :class:`~workbench.methods.otm.OTMConfig`).
@@ -100,6 +102,7 @@ class FusionOTMConfig:
             barycenter_iters=self.barycenter_iters,
             fgw_iters=self.fgw_iters,
             variant=self.variant,
+            cluster_weight=0.0,  # supervised: the regulariser is Eq. 7, not Eq. 6
             seed=self.seed,
         )
 
@@ -283,5 +286,7 @@ class OTMFusion(Method):
                 )  # Eq. 7
             loss = loss + c.otm_weight * reg
             logs["otm"] = float(reg.detach())
+            # 1.0 / 0.0 per batch: the Trainer's history keeps its epoch mean
+            logs["barycenter_converged"] = float(mix.converged)
         logs["loss"] = float(loss.detach())
         return loss, logs
