@@ -4,6 +4,7 @@ modality chosen on the validation split, the claims table and a resumable reprod
 
 import inspect
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -38,7 +39,7 @@ def test_drop_modalities_keeps_one_modality_per_sample(splits):
     ds = X.drop_modalities(splits["train"], 0.7, seed=1)
     assert ds.present.any(1).all()
     frac = 1 - ds.present.float().mean()
-    assert 0.3 < frac < 0.7  # 0.7 per modality, minus the restored ones
+    assert 0.3 < frac < 0.7  # at most 1 - 1/M = 0.5 with two modalities
     gone = ~ds.present[:, 0]
     assert torch.all(ds.inputs["m0"][gone] == 0)
     assert torch.equal(X.drop_modalities(splits["train"], 0.0).present, splits["train"].present)
@@ -153,7 +154,8 @@ def test_profiles_bind_to_run_point(profile):
     for _, params in items:
         sig.bind(**params)
         assert params["experiment"] in X.EXPERIMENTS
-        assert params["method"] in methods.available(paper="mla")
+        table2 = params["experiment"] == "missing" and params["method"] in methods.available()
+        assert params["method"] in methods.available(paper="mla") or table2
     experiments = {p["experiment"] for _, p in items}
     assert experiments == set(X.EXPERIMENTS)
 
@@ -164,7 +166,7 @@ def test_smoke_profile_is_the_notebooks_former_smoke_run():
     assert (c["n_train"], c["n_validation"], c["n_test"]) == (240, 120, 200)
     assert (c["max_epochs"], c["batch_size"], c["lr"], c["optimizer"]) == (4, 32, 0.01, "adam")
     assert (c["encoder"], c["embed_dim"], c["hidden_dim"]) == ("mlp", 32, 64)
-    assert prof.grid.axes["seed"] == (0, 1) and len(prof.grid) == 36
+    assert prof.grid.axes["seed"] == (0, 1) and len(prof.grid) == 44  # + CRA, MMIN (Table 2)
 
 
 def test_reproduce_is_resumable(tmp_path, monkeypatch):
@@ -202,3 +204,98 @@ def test_notebook_overrides_replace_the_main_dataset_and_shift_seeds():
     smoke = load_profile("mla", "smoke")
     same = X._points(smoke, dataset=None, data_root=None, device=None, seed=0)
     assert same == [{**p, "data_root": None} for _, p in smoke.grid.items()]
+
+
+def test_missing_rate_follows_lian_et_al_and_reports_the_realised_rate(splits):
+    train = splits["train"]
+    n = len(train)
+    for eta in (0.1, 0.3, 0.5):  # reachable with two modalities: realised = nominal (exact count)
+        ds = X.drop_modalities(train, eta, seed=2)
+        realised = 1 - ds.present.float().mean().item()
+        assert realised == pytest.approx(eta, abs=1 / (2 * n))
+        assert ds.meta["missing_rate_realised"] == pytest.approx(realised)
+        assert ds.present.any(1).all()
+    ds = X.drop_modalities(train, 0.7, seed=2)  # above 1 - 1/M: every sample keeps exactly one
+    assert (ds.present.sum(1) == 1).all() and ds.meta["missing_rate_realised"] == 0.5
+    old = X.drop_modalities(train, 0.7, seed=2, protocol="independent")
+    # the former protocol: 0.7^2 of the samples lose both and get one back, 0.7 - 0.49/2 = 0.455
+    assert old.meta["missing_rate_realised"] == pytest.approx(0.455, abs=0.06)
+    with pytest.raises(ValueError, match="protocol"):
+        X.drop_modalities(train, 0.3, protocol="nope")
+    rows = X.run_point(experiment="missing", method="MLA", seed=0, missing_rate=0.7, **TINY)
+    assert set(rows["missing_rate"]) == {0.7} and set(rows["missing_rate_realised"]) == {0.5}
+    table = X.missing_rate_table(rows)
+    assert {"missing rate (nominal %)", "missing rate (realised %)"} <= set(table.columns)
+
+
+def test_unimodal_rows_of_film_and_bigated_are_not_head_of_zero(splits):
+    """FiLM's condition modality alone: under "missing" the modulated modality is gone and the
+    head sees zeros (one prediction for every sample, chance); the MLA code's protocol (zero
+    features of the other modality, fusion layers run) gives sample-dependent predictions."""
+    from workbench.evaluation import predict
+
+    test = splits["test"]
+    for name in ("FiLM", "BiGated"):
+        model = methods.build(name, splits["train"], seed=0, embed_dim=8, hidden=(8,))
+        assert X.unimodal_protocol(model) == "zero_features"
+        cond = model.condition
+        gen = torch.Generator().manual_seed(0)
+        old = predict(model, test, X.only_modality(cond, test.modalities, "missing"), generator=gen)
+        new = predict(
+            model, test, X.only_modality(cond, test.modalities, "zero_features"), generator=gen
+        )
+        if name == "FiLM":
+            assert np.allclose(old.scores, old.scores[:1])  # head(0) for every sample
+        assert not np.allclose(new.scores, new.scores[:1])
+    for name in ("MLA", "Late Fusion", "QMF", "Sum"):
+        model = methods.build(name, splits["train"], seed=0, embed_dim=8, hidden=(8,))
+        assert X.unimodal_protocol(model) == "missing"  # its own f_m
+    concat = methods.build("Concat", splits["train"], seed=0, embed_dim=8, hidden=(8,))
+    gen = torch.Generator().manual_seed(0)
+    a = predict(concat, test, X.only_modality("m0", test.modalities, "missing"), generator=gen)
+    b = predict(
+        concat, test, X.only_modality("m0", test.modalities, "zero_features"), generator=gen
+    )
+    assert np.allclose(a.scores, b.scores)  # Concat: both protocols are W_m h_m + b
+
+
+def test_table2_baselines_run_on_the_shared_encoders():
+    wanted = [m for m in ("AE", "CRA", "MMIN", "CPM-Net", "TATE") if m in methods.available()]
+    assert {"CRA", "MMIN"} <= set(wanted)
+    train = X.load_data("av_digits", n_train=64, n_validation=32, n_test=32)["train"]
+    enc = dict(encoder="mlp", embed_dim=8, hidden=8, dropout=0.0)
+    mla = X._build("MLA", train, seed=3, **enc)
+    for name in wanted:
+        other = X._build(name, train, seed=3, **enc)
+        for (k, p), q in zip(
+            mla.encoders.state_dict().items(), other.encoders.state_dict().values()
+        ):
+            assert torch.equal(p, q), (name, k)  # the same initial encoder weights as MLA's
+    rows = X.run_point(experiment="missing", method="MMIN", seed=0, missing_rate=0.3, **TINY)
+    assert set(rows["method"]) == {"MMIN"}
+    assert np.allclose(rows["missing_rate_realised"], 0.3, atol=1 / 64)  # 32 samples x 2
+    profile = load_profile("mla", "full")
+    table2 = {p["method"] for _, p in profile.grid.items() if p["experiment"] == "missing"}
+    assert {"Late Fusion", "QMF", "MLA", "CRA", "MMIN"} <= table2
+
+
+def test_ablation_claims_are_judged_only_under_sgd():
+    fused = lambda m, vals, opt: [  # noqa: E731
+        {**r, "optimizer": opt}
+        for r in _rows(m, "multi", "test", vals, condition="ablation", experiment="ablation")
+    ]
+    cells = [X.ABLATION[k] for k in ((False, False), (False, True), (True, False), (True, True))]
+    for opt, expect_skip in (("adam", True), ("sgd", False)):
+        rows = sum(
+            (
+                fused(c, [0.5 + 0.1 * i, 0.51 + 0.1 * i, 0.52 + 0.1 * i], opt)
+                for i, c in enumerate(cells)
+            ),
+            [],
+        )
+        table = X.paper_table(pd.DataFrame(rows)).set_index("id")
+        text = table.loc["mla.ablation_best", "workbench"]
+        assert ("skipped" in text) == expect_skip, text
+        if not expect_skip:
+            assert table.loc["mla.ablation_best", "verdict"] == "holds"
+    assert X.CLAIMS[2].where["optimizer"] == "sgd"

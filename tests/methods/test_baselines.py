@@ -86,8 +86,36 @@ def test_registry_passes_shared_encoders_to_every_method(splits, name):
 def test_ogm_coefficients_slow_down_only_the_dominant_modality():
     k = ogm_coefficients(torch.tensor([30.0, 10.0]), alpha=0.5)
     assert k[1] == 1.0 and k[0] < 1.0
-    assert torch.allclose(k[0], 1 - torch.tanh(torch.tensor(0.5 * 2.0)))
+    assert torch.allclose(k[0], 1 - torch.tanh(torch.tensor(0.5 * 3.0)))  # Eq. 10: tanh(alpha rho)
     assert torch.equal(ogm_coefficients(torch.tensor([5.0, 5.0, 5.0]), 1.0), torch.ones(3))
+
+
+def test_ogm_coefficient_is_the_papers_eq_10():
+    # alpha = 0.5, rho = 1.5 (hand computation): 1 - tanh(0.75) = 0.3649 (paper's Eq. 10);
+    # the former rule 1 - tanh(0.5 * (1.5 - 1)) = 0.7551 stays as rule="shifted"
+    k = ogm_coefficients(torch.tensor([1.5, 1.0]), alpha=0.5)
+    assert abs(float(k[0]) - 0.3649) < 1e-4 and float(k[1]) == 1.0
+    shifted = ogm_coefficients(torch.tensor([1.5, 1.0]), alpha=0.5, rule="shifted")
+    assert abs(float(shifted[0]) - 0.7551) < 1e-4
+    with pytest.raises(ValueError, match="rule"):
+        OGMGEOptions(rule="nope")
+
+
+def test_ogm_ge_modulates_only_within_its_epochs(splits):
+    config = FusionConfig.for_dataset(splits["train"], embed_dim=8, hidden=(8,), dropout=0.0)
+    batch = splits["train"].full_batch().select(torch.arange(32))
+    model = OGMGE(config, OGMGEOptions(alpha=0.5, ge=False, start_epoch=0, end_epoch=0, n_train=32))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    assert model.training_step(batch, opt)["modulated"] == 1.0  # epoch 0
+    plain = ConcatFusion(config)
+    plain.load_state_dict(model.state_dict())
+    logs = model.training_step(batch, opt)  # epoch 1 > end_epoch: plain gradients
+    assert logs["modulated"] == 0.0 and min(logs["coeff_m0"], logs["coeff_m1"]) < 1.0
+    plain.loss(plain(batch), batch)[0].backward()
+    for p, q in zip(model.encoders.parameters(), plain.encoders.parameters()):
+        assert torch.allclose(p.grad, q.grad)
+    built = methods.build("OGM-GE", splits["train"], seed=0, embed_dim=8, hidden=(8,))
+    assert built.options.n_train == len(splits["train"]) and built.options.end_epoch == 50
 
 
 def test_ogm_ge_noise_reaches_every_encoder_parameter(splits):

@@ -3,6 +3,8 @@
 The experiment (Table 1-3 protocol, modality gap, claims) is tested in
 tests/experiments/test_mla_experiment.py."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -11,11 +13,13 @@ from workbench.data.synthetic import make_synthetic
 from workbench.evaluation import evaluate
 from workbench.methods.mla import (
     MLA,
+    HGMOptimizerWarning,
     MLAConfig,
     dynamic_fusion,
     entropy_weights,
     project_gradient,
     reference_rls_update,
+    rescale_projector,
     rls_update,
 )
 from workbench.models.encoders import make_encoders
@@ -197,3 +201,73 @@ def test_mla_uses_the_shared_encoders_given(splits):
     assert built.encoders is shared
     with pytest.raises(ValueError, match="no encoder for"):
         MLA(MLAConfig(fusion=fusion), encoders=torch.nn.ModuleDict({"m0": shared["m0"]}))
+
+
+def _drifting_run(scale, steps=2000, s=32, K=5, B=16, seed=0):
+    """Relative head-update norms ``|grad P| / |grad|`` of Eq. 3-4 over ``steps`` steps whose
+    mean feature drifts (a random walk on a sphere of radius 3; ReLU batch features), with the
+    linear head's gradient ``E^T H / B`` of a batch (rows in the span of the batch's features)."""
+    g = torch.Generator().manual_seed(seed)
+    P = torch.eye(s + 1, dtype=torch.float64)
+    mu = torch.randn(s, generator=g, dtype=torch.float64)
+    norms = []
+    for _ in range(steps):
+        mu = mu + 0.3 * torch.randn(s, generator=g, dtype=torch.float64)
+        mu = 3 * mu / mu.norm()
+        H = torch.relu(mu + torch.randn(B, s, generator=g, dtype=torch.float64))
+        E = torch.randn(B, K, generator=g, dtype=torch.float64)
+        gW, gb = E.T @ H / B, E.mean(0)
+        h_bar = torch.cat([H.mean(0), torch.ones(1, dtype=torch.float64)])
+        P = rescale_projector(rls_update(P, h_bar, 1.0), scale)
+        nW, nb = project_gradient(gW, gb, P)
+        full = torch.cat([gW, gb[:, None]], 1).norm()
+        norms.append(float(torch.cat([nW, nb[:, None]], 1).norm() / full))
+    return norms, P
+
+
+def test_hgm_keeps_the_head_learning_over_2000_drifting_steps():
+    """Floor: over the last 500 of 2,000 steps the head's update keeps >= 3% of the plain
+    gradient's norm with MLA's default projector (Eq. 3 rescaled to unit largest eigenvalue).
+    Eq. 3 as printed (scale="none", the former behaviour) falls below 1%: P collapses."""
+    assert MLAConfig.scale == "max"
+    norms, P = _drifting_run(MLAConfig.scale)
+    assert min(norms[-500:]) > 0.03
+    assert float(torch.linalg.eigvalsh(P).max()) == pytest.approx(1.0)
+    collapsed, _ = _drifting_run("none")
+    assert max(collapsed[-500:]) < 0.01
+
+
+def test_rescaling_keeps_the_projectors_null_space(generator):
+    P = torch.eye(6, dtype=torch.float64)
+    for _ in range(3):
+        P = rls_update(P, torch.randn(6, generator=generator, dtype=torch.float64), 1e-6)
+    for scale in ("max", "frobenius"):
+        Q = rescale_projector(P, scale)
+        assert torch.allclose(Q * (P.norm() / Q.norm()), P)  # same direction, new length
+    assert torch.equal(rescale_projector(P, "none"), P)
+
+
+def test_mla_records_the_projector_spectrum_and_update_norm(splits):
+    model = _model(splits, record_every=2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(6):
+        model.training_step(_batch(splits), opt)
+    hist = model.hgm_history
+    assert [r["step"] for r in hist] == [0, 2, 4]
+    assert hist[0]["eigenvalues"] is None  # t = 0: the plain gradient (Eq. 4)
+    s = model.config.fusion.embed_dim + 1
+    assert all(r["eigenvalues"].shape == (s,) for r in hist[1:])
+    assert all(r["update_norm"] > 0 for r in hist)
+
+
+def test_hgm_warns_under_adaptive_optimisers(splits):
+    model = _model(splits)
+    with pytest.warns(HGMOptimizerWarning, match="SGD"):
+        model.training_step(_batch(splits), torch.optim.Adam(model.parameters(), lr=0.01))
+    sgd_model = _model(splits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HGMOptimizerWarning)
+        sgd_model.training_step(_batch(splits), torch.optim.SGD(sgd_model.parameters(), lr=0.01))
+        _model(splits, hgm=False).training_step(
+            _batch(splits), torch.optim.Adam(sgd_model.parameters(), lr=0.01)
+        )

@@ -53,34 +53,62 @@ class OGMGEOptions:
     """Settings of OGM-GE.
 
     Attributes:
-        alpha: modulation strength ``alpha`` of ``k_m = 1 - tanh(alpha * relu(rho_m - 1))``.
-        ge: add the generalisation-enhancement Gaussian noise ``N(0, std(grad))``.
-        noise_on: ``"all"`` (every encoder parameter, as the OGM-GE paper describes) or
-            ``"conv"`` (only 4-D convolution weights, what the authors' public code does; a
-            named option because on MLP encoders it disables GE entirely).
+        alpha: modulation strength ``alpha`` of Eq. 10 (the OGM-GE code requires it on the
+            command line; the MLA code's default is 0.3, 0.5 is here).
+        rule: ``"paper"`` (Eq. 10 of Peng et al., 2022: ``k = 1 - tanh(alpha * rho)`` when
+            ``rho > 1``, else 1; also what both authors' codes compute,
+            ``1 - tanh(alpha * relu(ratio))``) or ``"shifted"`` (``1 - tanh(alpha * relu(rho - 1))``,
+            this workbench's former rule, continuous at ``rho = 1``; a named option only).
+        ge: add the generalisation-enhancement Gaussian noise ``N(0, std(grad)^2)`` (OGM-GE;
+            without it this is OGM).
+        noise_on: which encoder parameters are modulated (and get the GE noise): ``"all"``
+            (every parameter of the modality's encoder, the encoder ``phi^u`` that Eq. 10-11
+            of the OGM-GE paper modulate) or ``"conv"`` (only 4-D convolution weights, what the
+            authors' public code does; on MLP encoders it modulates nothing).
+        start_epoch, end_epoch: modulation runs in epochs ``start_epoch <= e <= end_epoch``
+            (``--modulation_starts 0 --modulation_ends 50`` of the OGM-GE code); outside them
+            the encoders get plain gradients. Epochs are counted from the samples seen
+            (``n_train`` per epoch).
+        n_train: the training split's size (set by ``workbench.methods.build``); ``None``: every
+            step counts as epoch 0.
         seed: seed of the GE noise generator.
     """
 
     alpha: float = 0.5
+    rule: str = "paper"
     ge: bool = True
     noise_on: str = "all"
+    start_epoch: int = 0
+    end_epoch: int = 50
+    n_train: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.noise_on not in ("all", "conv"):
             raise ValueError(f"OGMGEOptions.noise_on={self.noise_on!r}; expected 'all' or 'conv'.")
+        if self.rule not in ("paper", "shifted"):
+            raise ValueError(f"OGMGEOptions.rule={self.rule!r}; expected 'paper' or 'shifted'.")
 
 
-def ogm_coefficients(scores: Tensor, alpha: float) -> Tensor:
-    """Modulation coefficients of OGM-GE (Eq. 6-7 of Peng et al., 2022).
+def ogm_coefficients(scores: Tensor, alpha: float, rule: str = "paper") -> Tensor:
+    r"""Modulation coefficients of OGM-GE (Eq. 9-10 of Peng et al., CVPR 2022).
 
-    ``rho_m = s_m / mean_{k != m} s_k`` and ``k_m = 1 - tanh(alpha * relu(rho_m - 1))``: the
-    dominant modality (``rho_m > 1``) has its encoder gradients scaled down; the others keep
-    ``k_m = 1``. With two modalities this is exactly the paper's rule.
+    .. math:: \rho_m = \frac{s_m}{\operatorname{mean}_{k \ne m} s_k}, \qquad
+              k_m = \begin{cases} 1 - \tanh(\alpha \rho_m) & \rho_m > 1 \\ 1 & \text{else}
+              \end{cases}
+
+    (Eq. 10; with two modalities ``rho_a = s_a / s_v``, the paper's ratio; the OGM-GE paper has
+    two modalities only, and for three the MLA code divides by the *sum* of the others' scores
+    and modulates one modality at most). The dominant
+    modality has its encoder gradients scaled down, the others keep ``k_m = 1``. Note the jump at
+    ``rho = 1``: ``k`` falls from 1 to ``1 - tanh(alpha)``. ``rule="shifted"`` gives the former
+    ``1 - tanh(alpha * relu(rho_m - 1))`` (continuous; e.g. 0.755 instead of the paper's 0.365 at
+    ``alpha = 0.5, rho = 1.5``).
 
     Args:
         scores: ``[M]`` summed softmax score of the true class per modality, ``s_m``.
         alpha: modulation strength.
+        rule: ``"paper"`` or ``"shifted"``.
 
     Returns:
         ``[M]`` coefficients in ``(0, 1]``.
@@ -88,16 +116,23 @@ def ogm_coefficients(scores: Tensor, alpha: float) -> Tensor:
     M = scores.shape[0]
     others = (scores.sum() - scores) / max(1, M - 1)
     ratio = scores / others.clamp_min(1e-12)
-    return 1.0 - torch.tanh(alpha * F.relu(ratio - 1.0))
+    if rule == "shifted":
+        return 1.0 - torch.tanh(alpha * F.relu(ratio - 1.0))
+    if rule != "paper":
+        raise ValueError(f"ogm_coefficients: rule={rule!r}; expected 'paper' or 'shifted'.")
+    return torch.where(ratio > 1.0, 1.0 - torch.tanh(alpha * ratio), torch.ones_like(ratio))
 
 
 class OGMGE(ConcatFusion):
     """OGM-GE on the concatenation model (App. A.2 of the MLA paper).
 
     Each step: the joint cross-entropy is back-propagated; the unimodal scores
-    ``s_m = sum_i softmax(W_m h_{m,i} + b / M)[y_i]`` (the head's columns of modality ``m``)
-    give the coefficients of :func:`ogm_coefficients`; every parameter of encoder ``m`` has its
-    gradient multiplied by ``k_m`` and, with GE, ``N(0, std(grad))`` noise added.
+    ``s_m = sum_i softmax(W_m h_{m,i} + b / M)[y_i]`` (the head's columns of modality ``m``,
+    Eq. 9) give the coefficients of :func:`ogm_coefficients` (Eq. 10); during the modulation
+    epochs (``start_epoch <= e <= end_epoch``) every parameter of encoder ``m`` (``noise_on``) has
+    its gradient multiplied by ``k_m`` and, with GE, ``N(0, std(grad)^2)`` noise added (Eq. 11
+    and Sec. 3.3). The head is never modulated. Authors' code read: ``main.py`` of
+    GeWu-Lab/OGM-GE_CVPR2022 (``train_epoch``) and of the MLA repository.
     """
 
     def __init__(
@@ -110,6 +145,13 @@ class OGMGE(ConcatFusion):
         _require_multiclass(self)
         self.options = options or OGMGEOptions()
         self._noise = torch.Generator().manual_seed(int(self.options.seed))
+        self.samples_seen = 0  # training samples seen (the epoch count of the modulation window)
+
+    @property
+    def epoch(self) -> int:
+        """The current training epoch, counted from the samples seen (``n_train`` per epoch)."""
+        n = self.options.n_train
+        return self.samples_seen // int(n) if n else 0
 
     def extra_repr(self) -> str:
         return repr(self.options)
@@ -130,18 +172,24 @@ class OGMGE(ConcatFusion):
             h = embeddings[m].detach() * batch.present[:, j : j + 1]
             out = h @ W[:, j * d : (j + 1) * d].T + b / len(self.modalities)
             scores.append(torch.softmax(out, -1).gather(1, y[:, None]).sum())
-        coeffs = ogm_coefficients(torch.stack(scores), self.options.alpha)
+        coeffs = ogm_coefficients(torch.stack(scores), self.options.alpha, self.options.rule)
+        o = self.options
+        active = o.start_epoch <= self.epoch <= o.end_epoch
+        self.samples_seen += int(batch.y.shape[0])
+        logs["modulated"] = float(active)
         for j, m in enumerate(self.modalities):
             k = float(coeffs[j])
+            logs[f"coeff_{m}"] = k
+            if not active:
+                continue
             for p in self.encoders[m].parameters():
-                if p.grad is None:
+                if p.grad is None or (o.noise_on == "conv" and p.grad.ndim != 4):
                     continue
+                std = float(p.grad.std()) if p.grad.numel() > 1 else 0.0  # of the plain gradient
                 p.grad.mul_(k)
-                if self.options.ge and (self.options.noise_on == "all" or p.grad.ndim == 4):
-                    std = float(p.grad.std()) if p.grad.numel() > 1 else 0.0
+                if o.ge:
                     noise = torch.randn(p.grad.shape, generator=self._noise) * (std + 1e-8)
                     p.grad.add_(noise.to(p.grad.device, p.grad.dtype))
-            logs[f"coeff_{m}"] = k
         optimizer.step()
         return logs
 

@@ -7,7 +7,10 @@
   from the mean encoded feature of each step multiplies the head's gradient, so the head's
   update is (nearly) orthogonal to the features of the previously trained modality. The head
   ``y = W h + b`` is treated as ``[W b] [h; 1]``: ``P`` acts on the augmented ``[h; 1]``, so the
-  weight and the bias are projected consistently.
+  weight and the bias are projected consistently. ``P`` is rescaled to a largest eigenvalue of 1
+  after each update (:func:`rescale_projector`; Eq. 3 alone drives ``P`` to 0 when the mean
+  features drift, and the head stops learning); ``MLA.hgm_history`` records its spectrum and the
+  head's update norm. Eq. 4 is an SGD step: under Adam the projection does not hold (a warning).
 - Test-time dynamic fusion, DF (Eq. 5-7): per-sample entropy of each modality's softmax,
   weights ``lambda_m = softmax_m(max_v e_v - e_m)`` over the present modalities.
 
@@ -18,8 +21,10 @@ is :mod:`workbench.experiments.mla`; build MLA and its baselines with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,17 +35,23 @@ from ..models.encoders import make_encoders
 from ..models.fusion import FusionConfig, shared_encoders
 
 __all__ = [
+    "HGMOptimizerWarning",
     "MLA",
     "MLAConfig",
     "dynamic_fusion",
     "entropy_weights",
     "project_gradient",
     "reference_rls_update",
+    "rescale_projector",
     "rls_update",
 ]
 
 
 # ----------------------------------------------------------------------------- Eq. 3-4
+
+
+class HGMOptimizerWarning(UserWarning):
+    """Head gradient modification (Eq. 4, an SGD step) run under an adaptive optimiser."""
 
 
 def rls_update(P: Tensor, h: Tensor, alpha: float) -> Tensor:
@@ -76,6 +87,29 @@ def reference_rls_update(P: Tensor, h: Tensor, alpha: float) -> Tensor:
     """
     k = (P @ h)[:, None]
     P = P - (k @ k.T) / (alpha + k @ h[None, :])
+    return P / torch.linalg.matrix_norm(P).clamp_min(1e-12)
+
+
+def rescale_projector(P: Tensor, scale: str) -> Tensor:
+    """Rescale the projector after its Eq. 3 update (``MLAConfig.scale``).
+
+    - ``"none"``: Eq. 3 as printed. ``P``'s eigenvalues along every mean feature seen shrink
+      like ``1 / (1 + n |h|^2 / alpha)`` after ``n`` such steps, so when the mean features drift
+      through many directions ``P -> 0`` and the head stops learning.
+    - ``"max"``: ``P / lambda_max(P)``: ``P = I`` stays ``I`` (the paper's plain step at the start),
+      a direction never constrained keeps the full step, and only the *relative* constraint
+      survives, so ``P`` cannot vanish. The authors' code rescales ``P`` too (to unit Frobenius
+      norm after every update, ``GSPlugin.before_update`` in ``utils/utils.py``).
+    - ``"frobenius"``: ``P / ||P||_F``, exactly the authors' code (which divides the head's step by
+      up to ``sqrt(s + 1)`` at the start, when ``P = I``).
+
+    Rescaling never changes ``P``'s eigenvectors nor its null space: the update stays orthogonal
+    to the same features (Eq. 4's direction); only its length changes.
+    """
+    if scale == "none":
+        return P
+    if scale == "max":
+        return P / torch.linalg.eigvalsh(P).amax().clamp_min(1e-12)
     return P / torch.linalg.matrix_norm(P).clamp_min(1e-12)
 
 
@@ -157,7 +191,18 @@ class MLAConfig:
         hgm: head gradient modification (Eq. 3-4) on/off (Table 3 ablation).
         dynamic_fusion: entropy-weighted test-time fusion (Eq. 5-7) on/off; off = the mean of
             the present modalities' logits (Table 3 ablation).
-        alpha: the RLS regulariser ``alpha`` of Eq. 3.
+        alpha: the RLS regulariser ``alpha`` of Eq. 3 (the paper gives no value; the authors'
+            code decays it within each epoch from 0.1 to 0.01, OWM uses 1e-5 ... 1e-1 per layer;
+            a smaller ``alpha`` constrains harder, so ``P`` collapses sooner).
+        scale: how ``P`` is rescaled after each Eq. 3 update (:func:`rescale_projector`):
+            ``"max"`` (default: unit largest eigenvalue, so ``P`` cannot vanish and the head
+            keeps learning), ``"none"`` (Eq. 3 as printed) or ``"frobenius"`` (the authors'
+            code). Measured on ``av_digits`` with the full profile (SGD, about 1,550 steps,
+            128-wide encoders): 4 of P's 129 eigenvalues fall below 0.1 with ``"none"`` and
+            ``"max"`` alike (the mean features stay in a few directions there) and the head's
+            update is about a third of the unprojected one; with drifting features ``"none"``
+            collapses (tests/methods/test_mla.py). ``P`` is never reset, a single ``P`` covers the head's weight and bias (the
+            head is one layer, so "per-layer ``P``" as in OWM is this one ``P``).
         projector: ``"shared"`` (the paper's single ``P_t``, updated every iteration with the
             current modality's mean feature, then applied, Algorithm 1 lines 5-6) or
             ``"per_modality"`` (one ``P_m`` per modality, updated with its own features; a step
@@ -170,6 +215,14 @@ class MLAConfig:
         alternate: ``"batch"`` (Eq. 1: one modality per iteration, each batch trains one
             modality) or ``"within_batch"`` (the authors' code: every batch trains each modality
             in turn, one optimiser step per modality; ``t`` still counts unimodal steps).
+        record_every: record ``P``'s spectrum and the head's update norm every this many
+            unimodal steps in :attr:`MLA.hgm_history` (0: never).
+
+    HGM is defined for SGD (Eq. 4 is ``phi <- phi - gamma P grad``; with momentum the velocity
+    is a sum of projected gradients, so it stays in ``P``'s range while ``P`` changes slowly).
+    Adam and AdamW divide each coordinate by its own running scale, which turns the projected
+    step out of ``P``'s range: :meth:`MLA.training_step` warns (``HGMOptimizerWarning``) once
+    per model when HGM runs under any optimiser but :class:`torch.optim.SGD`.
     """
 
     fusion: FusionConfig
@@ -179,6 +232,8 @@ class MLAConfig:
     projector: str = "shared"
     hgm_variant: str = "paper"
     alternate: str = "batch"
+    scale: str = "max"
+    record_every: int = 1
 
     def __post_init__(self) -> None:
         if self.alpha <= 0:
@@ -187,6 +242,7 @@ class MLAConfig:
             ("projector", self.projector, ("shared", "per_modality")),
             ("hgm_variant", self.hgm_variant, ("paper", "reference")),
             ("alternate", self.alternate, ("batch", "within_batch")),
+            ("scale", self.scale, ("max", "none", "frobenius")),
         ):
             if value not in allowed:
                 raise ValueError(f"MLAConfig.{name}={value!r}; expected one of {allowed}.")
@@ -222,6 +278,13 @@ class MLA(Method):
         n_p = 1 if config.projector == "shared" else len(self.modalities)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("projector", torch.eye(s + 1).repeat(n_p, 1, 1))
+        self._warned = False
+        self.hgm_history: list[dict[str, Any]] = []
+        """Every ``config.record_every`` unimodal steps: ``step``, ``modality``,
+        ``update_norm`` (Frobenius norm of the head's actual update ``[dW db]`` of that step)
+        and ``eigenvalues`` (ascending, of the projector that step used; ``None`` at ``t = 0``
+        or with HGM off). Not saved with the weights: a model loaded from a checkpoint has an
+        empty history."""
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         return {m: self.encoders[m](batch.inputs[m], batch.mask(m)) for m in self.modalities}
@@ -248,6 +311,15 @@ class MLA(Method):
         self, batch: MultimodalBatch, optimizer: torch.optim.Optimizer
     ) -> dict[str, float]:
         """One (``"batch"``) or ``M`` (``"within_batch"``) alternating unimodal steps on ``batch``."""
+        if self.config.hgm and not self._warned and not isinstance(optimizer, torch.optim.SGD):
+            self._warned = True
+            warnings.warn(
+                f"MLA's head gradient modification (Eq. 4) is an SGD step; under "
+                f"{type(optimizer).__name__} the per-coordinate scaling turns the projected update "
+                "out of P's range, so HGM is not the paper's. Use optimizer='sgd' to judge HGM.",
+                HGMOptimizerWarning,
+                stacklevel=2,
+            )
         n = 1 if self.config.alternate == "batch" else len(self.modalities)
         logs: dict[str, float] = {}
         for _ in range(n):
@@ -269,23 +341,45 @@ class MLA(Method):
         h = self.encoders[m](sub.inputs[m], sub.mask(m))
         loss = task_loss(self.head(h), sub.y, self.task)
         loss.backward()  # gradients reach h_m and g only: the other encoders keep grad=None
+        P = None
         if self.config.hgm:
-            self._modify_head_gradient(h.detach(), j, first=(t == 0))
+            P = self._modify_head_gradient(h.detach(), j, first=(t == 0))
+        every = self.config.record_every
+        record = every > 0 and t % every == 0
+        if record:
+            before = torch.cat([self.head.weight.detach(), self.head.bias.detach()[:, None]], 1)
+            before = before.clone()
         optimizer.step()
+        if record:
+            after = torch.cat([self.head.weight.detach(), self.head.bias.detach()[:, None]], 1)
+            self.hgm_history.append(
+                {
+                    "step": t,
+                    "modality": m,
+                    "update_norm": float(torch.linalg.matrix_norm(after - before)),
+                    "eigenvalues": (
+                        # singular values = eigenvalues of the symmetric PSD P (ascending)
+                        torch.linalg.svdvals(P.double()).flip(0).cpu().numpy()
+                        if P is not None
+                        else None
+                    ),
+                }
+            )
         return {f"loss_{m}": float(loss.detach()), "loss": float(loss.detach())}
 
     @torch.no_grad()
-    def _modify_head_gradient(self, h: Tensor, j: int, first: bool) -> None:
+    def _modify_head_gradient(self, h: Tensor, j: int, first: bool) -> Tensor | None:
         """Eq. 3 (update ``P`` with the mean feature) then Eq. 4 (``grad <- grad P``, ``t > 0``)."""
         c = self.config
         h_bar = torch.cat([h.mean(0), h.new_ones(1)]).to(self.projector.dtype)
         k = 0 if c.projector == "shared" else j
         if c.hgm_variant == "paper":
-            self.projector[k] = rls_update(self.projector[k], h_bar, c.alpha)
-        else:
-            self.projector[k] = reference_rls_update(self.projector[k], h_bar, c.alpha)
+            P_k = rls_update(self.projector[k], h_bar, c.alpha)
+        else:  # the reference update already rescales to unit Frobenius norm
+            P_k = reference_rls_update(self.projector[k], h_bar, c.alpha)
+        self.projector[k] = rescale_projector(P_k, c.scale) if c.hgm_variant == "paper" else P_k
         if first or self.head.weight.grad is None:
-            return  # Eq. 4: the first iteration uses the plain gradient
+            return None  # Eq. 4: the first iteration uses the plain gradient
         if c.projector == "shared":
             P = self.projector[0]
         else:
@@ -300,3 +394,4 @@ class MLA(Method):
             self.head.bias.grad.copy_(new_b)
         else:  # the code projects the weight only, with P^T and the non-augmented block
             self.head.weight.grad.copy_(gW @ P[:-1, :-1].T)
+        return P

@@ -2,7 +2,7 @@
 
 >>> from workbench import methods
 >>> methods.available(paper="mla")
-['Sum', 'Concat', 'Late Fusion', 'FiLM', 'BiGated', 'OGM-GE', 'QMF', 'MLA']
+['Sum', 'Concat', 'Late Fusion', 'FiLM', 'BiGated', 'OGM-GE', 'QMF', 'MLA', 'AE']
 >>> model = methods.build("MLA", train, seed=0, embed_dim=64)
 
 A factory has the signature ``factory(train, *, encoders=None, **options) -> Method``:

@@ -11,7 +11,12 @@ from .arena import (  # noqa: F401
     leaderboard_heatmap,
 )
 from .curves import results_table, robustness_curve, training_curves  # noqa: F401
-from .mla import missing_rate_curves, modality_gap_plot, unimodal_bars  # noqa: F401
+from .mla import (  # noqa: F401
+    missing_rate_curves,
+    modality_gap_plot,
+    projector_spectrum,
+    unimodal_bars,
+)
 from .ot import (  # noqa: F401
     plot_barycenter,
     plot_fgw_matchings,

@@ -1,6 +1,7 @@
 """Figures of the MLA notebook: unimodal accuracies (modality laziness), missing-rate curves
-(Table 2 / Fig. 2) and the modality gap (Fig. 3). They take tidy frames or
-:class:`~workbench.experiments.mla.ModalityGap` results and never train."""
+(Table 2 / Fig. 2), the modality gap (Fig. 3) and the spectrum of the head gradient
+modification's projector ``P`` over training (Eq. 3). They take tidy frames,
+:class:`~workbench.experiments.mla.ModalityGap` results or ``MLA.hgm_history`` and never train."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["missing_rate_curves", "modality_gap_plot", "unimodal_bars"]
+__all__ = ["missing_rate_curves", "modality_gap_plot", "projector_spectrum", "unimodal_bars"]
 
 
 def _ax(ax, figsize=(6, 3.5)):
@@ -60,7 +61,8 @@ def unimodal_bars(
 def missing_rate_curves(
     frame: pd.DataFrame, *, modality: str = "multi", scale: float = 100.0, ax=None
 ):
-    """Accuracy vs missing rate (``level`` = ``missing_rate=<pct>``), one line per method, ±std band.
+    """Accuracy vs missing rate (``level`` = ``missing_rate=<pct>``), one line per method, ±std band;
+    each tick shows the nominal rate and, below it, the realised one (``missing_rate_realised``).
 
     Returns:
         the matplotlib Axes.
@@ -73,7 +75,14 @@ def missing_rate_curves(
         mean, std = scale * st["mean"].to_numpy(), scale * np.nan_to_num(st["std"].to_numpy())
         ax.plot(st.index, mean, marker="o", label=meth)
         ax.fill_between(st.index, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("missing rate (%)")
+    if "missing_rate_realised" in sel:
+        realised = sel.groupby("rate")["missing_rate_realised"].mean().sort_index()
+        ax.set_xticks(
+            realised.index, [f"{r:g}\n({100 * v:.0f})" for r, v in realised.items()], fontsize=8
+        )
+        ax.set_xlabel("missing rate (%): nominal (realised)")
+    else:
+        ax.set_xlabel("missing rate (%)")
     ax.set_ylabel("test accuracy (%)" if scale == 100 else "test accuracy")
     ax.set_title(f"Missing modalities in train/val/test ({modality})")
     ax.legend(fontsize=8)
@@ -108,4 +117,55 @@ def modality_gap_plot(gaps: Mapping[str, object], *, axes=None, max_points: int 
         ax.legend(fontsize=8, markerscale=2)
         ax.set_xticks([])
         ax.set_yticks([])
+    return np.asarray(axes)
+
+
+def projector_spectrum(
+    history: Sequence[Mapping[str, object]], *, thresholds=(0.1, 1e-3), axes=None
+):
+    """The head gradient modification over training (``MLA.hgm_history``): left, the eigenvalues
+    of ``P`` (min, quartiles, max; log scale) and how many fall below each threshold; right, the
+    norm of the head's update per recorded step.
+
+    Args:
+        history: ``MLA.hgm_history`` (records with ``step``, ``eigenvalues``, ``update_norm``).
+        thresholds: eigenvalue levels whose counts are drawn (right axis of the left panel).
+        axes: two Axes (created when omitted).
+
+    Returns:
+        the two Axes.
+    """
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    rows = [r for r in history if r.get("eigenvalues") is not None]
+    if not rows:
+        for ax in axes:
+            ax.set_title("no HGM history (HGM off, or a model loaded from a checkpoint)")
+        return np.asarray(axes)
+    steps = np.array([r["step"] for r in rows])
+    ev = np.stack([np.asarray(r["eigenvalues"]) for r in rows])
+    ax = axes[0]
+    q = np.quantile(np.clip(ev, 1e-12, None), [0.0, 0.25, 0.5, 0.75, 1.0], axis=1)
+    ax.fill_between(steps, q[0], q[4], alpha=0.15, label="min-max")
+    ax.fill_between(steps, q[1], q[3], alpha=0.3, label="quartiles")
+    ax.plot(steps, q[2], label="median")
+    ax.set_yscale("log")
+    ax.set_xlabel("unimodal step t")
+    ax.set_ylabel("eigenvalue of P")
+    twin = ax.twinx()
+    for th, style in zip(thresholds, ("--", ":")):
+        twin.plot(steps, (ev < th).sum(1), "k" + style, lw=1, label=f"# < {th:g}")
+    twin.set_ylabel(f"count (of {ev.shape[1]})")
+    twin.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Spectrum of the projector P (Eq. 3)")
+    ax = axes[1]
+    all_steps = np.array([r["step"] for r in history])
+    ax.plot(all_steps, [float(r["update_norm"]) for r in history], lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("unimodal step t")
+    ax.set_ylabel("|head update|")
+    ax.set_title("Norm of the head's update (Eq. 4)")
     return np.asarray(axes)
