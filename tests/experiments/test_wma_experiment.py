@@ -72,6 +72,11 @@ def test_grid_reuses_the_checkpoint_cache(generator):
     )
     assert set(frame["regime"]) == {"baseline", "minimize OT", "WMA"}
     assert {"alpha", "beta", "val_score", "value", "lr"} <= set(frame.columns)
+    # which IPOT variant each row used and how far its plans were from their marginals
+    assert set(frame["variant"]) == {"paper"}
+    solved = frame[frame["regime"] != "baseline"]["ot_marginal_error"]
+    assert bool(((solved >= 0) & (solved < 1e-2)).all())
+    assert frame[frame["regime"] == "baseline"]["ot_marginal_error"].isna().all()
 
 
 def fake_grid(generator, gain=0.0, seeds=(0, 1), dataset="toy", metric="accuracy"):
@@ -175,13 +180,15 @@ def test_profiles_are_data_and_full_is_the_papers_protocol():
     }
     sizes = {d: full.settings["datasets"][d]["batch_size"] for d in ("mmimdb", "ur_funny", "mosei")}
     assert sizes == {"mmimdb": 64, "ur_funny": 256, "mosei": 256}
+    assert {p["wma_options"]["variant"] for p in points} == {"paper"}
     for name in ("smoke", "cpu", "full"):
         assert load_profile("wma", name).description
 
 
 def test_smoke_profile_is_the_smoke_run_of_before(generator):
     """Same points, seeds and settings as the smoke sweep config and the package's smoke
-    profile before the profiles became data, so the smoke numbers do not change."""
+    profile before the profiles became data; the WMA settings are named in the grid
+    (``wma_options``), so a change of WMAConfig's defaults cannot re-use stale results."""
     smoke = load_profile("wma", "smoke")
     points = list(smoke.grid)
     assert {(p["alpha"], p["beta"], p["seed"]) for p in points} == {
@@ -192,9 +199,10 @@ def test_smoke_profile_is_the_smoke_run_of_before(generator):
     assert c["dataset"] == "easy_vqa" and c["backbone"] == "transformer"
     assert c["dataset_options"] == {"form": "tokens", "subset": "smoke", "progress": False}
     assert c["backbone_options"] == {"d_model": 32, "n_heads": 8}
+    assert c["wma_options"] == {"variant": "paper"}
     train = token_dataset(generator, n=8)
     splits = {"train": train, "validation": train, "test": train}
-    setup = W.prepare(**W._settings(points[0]), splits=splits)
+    setup = W.prepare(**W.prepare_settings(points[0]), splits=splits)
     assert setup.trainer == TrainerConfig(
         max_epochs=12,
         batch_size=32,
@@ -208,13 +216,33 @@ def test_smoke_profile_is_the_smoke_run_of_before(generator):
     assert list(setup.conditions) == list(W.table1_conditions(train.modalities))
 
 
+@pytest.mark.parametrize("dataset", ["hateful_memes", "mmimdb", "ur_funny", "mosei"])
+def test_full_profile_searches_the_papers_alpha_beta_cells_of_each_dataset(dataset):
+    """Tables 3-6: the full profile's WMA cells on a dataset are the paper's, including the
+    expanded α = 6, 8 of MM-IMDb (β 0.1-0.4; its selected point is α=6, β=0.2) and UR-FUNNY."""
+    points = list(W.profile_grid("full", dataset=dataset))
+    cells = {(p["alpha"], p["beta"]) for p in points if p["alpha"] > 0 and p["beta"] > 0}
+    paper = W.paper_grid(dataset)
+    paper_cells = set(map(tuple, paper[paper.regime == "WMA"][["alpha", "beta"]].to_numpy()))
+    assert cells == paper_cells
+    expanded = {a for a, _ in cells if a > 5}
+    assert expanded == ({6.0, 8.0} if dataset in ("mmimdb", "ur_funny") else set())
+    if dataset == "mmimdb":
+        assert {b for a, b in cells if a == 6.0} == {0.1, 0.2, 0.4}
+
+
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
 def test_every_profile_point_binds_to_run_point_and_prepare(profile):
+    from workbench.methods.wma import WMAConfig
+
     prof = load_profile("wma", profile)
     run, prep = inspect.signature(W.run_point), inspect.signature(W.prepare)
+    fit = inspect.signature(W.fit_point)
     for p in prof.grid:
         run.bind(**p)
-        prep.bind(**W._settings(p))  # raises TypeError on an unknown setting
+        fit.bind(p["alpha"], p["beta"], p["seed"], **W._settings(p))
+        prep.bind(**W.prepare_settings(p))  # raises TypeError on an unknown setting
+        WMAConfig(**p.get("wma_options", {}))
 
 
 def test_profile_grid_applies_the_notebook_parameters():

@@ -155,7 +155,7 @@ def test_paper_datasets_end_to_end_through_their_loaders(
     if vilt:
         settings["dataset_options"] = {**settings["dataset_options"], **vilt}
         settings["backbone_options"] = {**settings["backbone_options"], **vilt}
-    setup = W.prepare(**settings)
+    setup = W.prepare(**{k: v for k, v in settings.items() if k != "wma_options"})
     train, val, test = setup.train, setup.validation, setup.test
     assert setup.backbone == backbone and len(train.modalities) == n_modalities
     if backbone == "vilt":  # raw text became ViLT ids: [CLS] ... [SEP]
@@ -178,6 +178,8 @@ def test_paper_datasets_end_to_end_through_their_loaders(
     )
     pairs = [c for c in trainer.history_.columns if c.startswith("train_D_")]
     assert len(pairs) == n_modalities * (n_modalities - 1) // 2
+    assert (trainer.history_["train_ot_marginal_error"] < 1e-2).all()  # IPOT converged
+    assert set(grid["variant"]) == {"paper"}
     table = W.paper_table(grid)  # the paper side: this dataset's cells
     assert len(table) == len(W.CLAIMS) and (table["dataset"] == dataset).all()
     assert (table["paper_verdict"] != "not tabulated").all()
@@ -275,7 +277,7 @@ def test_a_pretrained_vilt_checkpoint_runs_end_to_end(profile, tmp_path, rng):
     point = next(iter(grid))
     settings = W._settings(point)
     settings.update(TINY, lr=1e-3, dataset_options={"image_size": 32}, cache=False)
-    setup = W.prepare(**{k: v for k, v in settings.items() if k != "cache"})
+    setup = W.prepare(**{k: v for k, v in settings.items() if k not in ("cache", "wma_options")})
     train = setup.train
     assert max(len(r) for r in train.inputs["text"]) <= 5  # the checkpoint's position table
     assert all(int(r[0]) == 2 and int(r[-1]) == 3 for r in train.inputs["text"])  # WordPiece

@@ -75,6 +75,7 @@ __all__ = [
     "paper_table",
     "point_trainer",
     "prepare",
+    "prepare_settings",
     "profile_grid",
     "regime_of",
     "run_grid",
@@ -265,7 +266,19 @@ def evaluate_point(
     df["val_metric"] = trainer.config.monitor or test.task.metric
     df["lr"] = float(trainer.config.lr)
     df["best_epoch"] = int(trainer.best_epoch_)
+    config = getattr(model, "config", None)
+    df["variant"] = getattr(config, "variant", "") if isinstance(config, WMAConfig) else ""
+    df["ot_marginal_error"] = _ot_marginal_error(trainer)
     return df
+
+
+def _ot_marginal_error(trainer: Trainer) -> float:
+    """The largest per-epoch mean IPOT marginal error of a run (NaN for the baseline, which
+    solves no OT)."""
+    history = getattr(trainer, "history_", None)
+    if history is None or "train_ot_marginal_error" not in history:
+        return float("nan")
+    return float(pd.to_numeric(history["train_ot_marginal_error"]).max())
 
 
 def grid_points(
@@ -558,13 +571,29 @@ def prepare(
     )
 
 
-def fit_point(alpha: float, beta: float, seed: int = 0, *, cache: bool = True, **settings):
+def fit_point(
+    alpha: float,
+    beta: float,
+    seed: int = 0,
+    *,
+    cache: bool = True,
+    wma_options: Mapping[str, Any] | None = None,
+    **settings,
+):
     """Train (or load from the checkpoint cache) the model of one run point.
 
+    Args:
+        alpha, beta, seed: the point.
+        cache: re-use trained weights.
+        wma_options: other :class:`~workbench.methods.wma.WMAConfig` fields (``variant``,
+            ``cost``, ``n_outer``...); default the config's (``variant="paper"``).
+        **settings: :func:`prepare`'s arguments.
+
     Returns:
-        ``(model, trainer, setup)``; ``settings`` are :func:`prepare`'s arguments.
+        ``(model, trainer, setup)``.
     """
     setup = prepare(**settings)
+    wma_config = WMAConfig(**dict(wma_options or {}))
     model, trainer = fit_wma(
         setup.build,
         setup.train,
@@ -573,6 +602,7 @@ def fit_point(alpha: float, beta: float, seed: int = 0, *, cache: bool = True, *
         beta=beta,
         seed=seed,
         trainer_config=setup.trainer,
+        wma_config=wma_config,
         cache=cache,
     )
     return model, trainer, setup
@@ -601,11 +631,12 @@ def run_point(
         seed: training seed and corruption seed.
         threads: torch intra-op threads (default unchanged).
         cache: re-use trained weights (the Trainer's checkpoint cache).
-        **settings: the other arguments of :func:`prepare` (backbone, sizes, trainer settings,
-            test cases, data, device).
+        **settings: ``wma_options`` (:func:`fit_point`) and the other arguments of
+            :func:`prepare` (backbone, sizes, trainer settings, test cases, data, device).
 
     Returns:
-        The rows of :func:`evaluate_point` plus ``backbone``.
+        The rows of :func:`evaluate_point` (with ``variant`` and ``ot_marginal_error``, the
+        largest per-epoch mean IPOT marginal error) plus ``backbone``.
     """
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -635,7 +666,9 @@ def profile_grid(
         profile: a :class:`~workbench.experiments.Profile` of ``configs/wma.yaml`` or its name.
         dataset: run on this dataset instead of the profile's; the profile's ``datasets``
             section gives its settings (backbone, sizes, trainer, loader options; its
-            ``default`` entry for a dataset it does not name).
+            ``default`` entry for a dataset it does not name) and ``extra_points``, points
+            added to the profile's for that dataset (the full profile: the α = 6, 8 cells the
+            paper adds for MM-IMDb and UR-FUNNY, Tables 4-5).
         seed: shift the profile's seeds so that they start at ``seed``.
         data_root, device, vilt_weights: set these settings (``None`` and ``"auto"`` keep the
             profile's).
@@ -646,9 +679,11 @@ def profile_grid(
     """
     prof = profile if isinstance(profile, Profile) else load_profile("wma", profile)
     axes = dict(prof.grid.axes)
+    points = list(prof.grid.points)
+    per_dataset = dict(prof.settings.get("datasets") or {})
     if dataset is not None and (dataset,) != axes.get("dataset"):
-        per_dataset = dict(prof.settings.get("datasets") or {})
-        overrides = per_dataset.get(dataset, per_dataset.get("default", {})) or {}
+        overrides = dict(per_dataset.get(dataset, per_dataset.get("default", {})) or {})
+        points += list(overrides.pop("extra_points", None) or [])
         for key in ("dataset_options", "data_root"):
             axes.pop(key, None)  # the profile's data belongs to its own dataset
         axes.update({k: (v,) for k, v in overrides.items()})
@@ -661,7 +696,7 @@ def profile_grid(
             axes[key] = (str(value),)
     if device not in (None, "auto"):
         axes["device"] = (device,)
-    return Grid(axes, list(prof.grid.points))
+    return Grid(axes, points)
 
 
 def run_grid(
@@ -816,9 +851,17 @@ def chosen_models(
     return out
 
 
+def prepare_settings(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of :func:`prepare` in a grid point (all but α, β, seed, threads, cache and
+    ``wma_options``, which :func:`fit_point` reads)."""
+    settings = _settings(point)
+    settings.pop("wma_options", None)
+    return settings
+
+
 def setup_of(grid: Grid) -> Setup:
     """The :class:`Setup` (data, backbone, trainer, test cases) of a grid's first point."""
-    return prepare(**_settings(next(iter(grid))))
+    return prepare(**prepare_settings(next(iter(grid))))
 
 
 def at_seed(

@@ -13,6 +13,28 @@ mean ``D`` of the first training batch at initialisation (pretrained weights app
 as a buffer and computed once. ``beta=0`` is the paper's "minimize OT" ablation (Table 2);
 ``alpha=0`` is the baseline (plain fine-tuning).
 
+**Special tokens (one rule).** A modality's special tokens are part of that modality's
+embedding (Eq. 1-2: :math:`x^{\\bar m} = [m_{cls}; m_1; \\dots]`), so the embedding-level test
+cases (noise, zeroing) corrupt them with the modality: ViLT's text ``[CLS]`` and ``[SEP]`` with
+the text, its image ``[CLS]`` with the image. The OT token sets hold only the content tokens:
+no ``[CLS]`` of either modality and no text ``[SEP]``, as in ViLT's word-patch alignment
+(``compute_itm_wpa`` in ``vilt/modules/objectives.py`` of dandelin/ViLT masks position 0 of both
+modalities and the last real text token). The backbone says which output tokens enter OT with
+``Output.extras["ot_mask.<m>"]`` (else ``"mask.<m>"``). A shared CLS that belongs to no modality
+(:class:`~workbench.models.transformer.OneTowerTransformer`'s) is neither corrupted nor aligned.
+A sample whose OT set of a pair is empty (e.g. an empty text: ``[CLS] [SEP]``) is left out of
+that pair's term, like a sample with a missing modality.
+
+**IPOT numerics.** ``variant="paper"`` (default) solves Eq. 5-6 with
+:func:`workbench.ot.ipot`'s scale-free ``cost_scale="max"``, so the 50 IPOT steps reach the
+exact plan's marginals for every offered cost at any feature scale; ``variant="reference_code"``
+solves on the raw cost as the ViLT code does (``exp(-C / 0.5)``), which suits the cosine cost in
+[0, 2] but underflows for a squared-Euclidean cost of large features. Each training batch logs
+the mean L1 marginal error of its plans (``ot_marginal_error``, one value per epoch in the
+Trainer's history as ``train_ot_marginal_error``), and a
+:class:`~workbench.util.ConvergenceWarning` is raised (once per model) when a batch's mean
+exceeds ``WMAConfig.ot_tol``.
+
 :class:`WMA` wraps any backbone whose ``predict`` returns the output tokens in
 ``Output.extras["tokens.<m>"]`` / ``["mask.<m>"]`` (:class:`~workbench.models.transformer.OneTowerTransformer`,
 :class:`~workbench.models.transformer.ViltTransformer`); :func:`backbone_factory` builds either.
@@ -23,6 +45,7 @@ The paper's experiments (test cases, the α×β grid, run points, the paper tabl
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,16 +55,24 @@ from torch import Tensor
 from ..data.base import MultimodalBatch, MultimodalDataset
 from ..models.base import Method, Output
 from ..ot import ipot, pairwise_cost
+from ..util import ConvergenceWarning
 
 __all__ = [
     "VILT_DATASETS",
     "WMA",
     "WMAConfig",
+    "WMASolution",
     "backbone_factory",
     "modality_pairs",
     "ot_distances",
+    "solve_pairs",
     "wma_penalty",
 ]
+
+
+VARIANTS = ("paper", "reference_code")
+"""``WMAConfig.variant`` values: the paper's Eq. 5-8 with a scale-free IPOT, or the ViLT
+reference code's raw-cost IPOT."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +87,16 @@ class WMAConfig:
         ot_beta: IPOT proximal step (ViLT: 0.5).
         n_outer: IPOT iterations (ViLT: 50).
         n_inner: Sinkhorn scalings per IPOT step (ViLT: 1).
-        cost_scale: passed to :func:`workbench.ot.ipot`; ``1.0`` solves on the raw cost as the
-            ViLT reference code does, ``"max"`` rescales each cost by its maximum.
+        variant: ``"paper"`` (default): Eq. 5-8 solved with the scale-free
+            ``cost_scale="max"`` of :func:`workbench.ot.ipot` (the step β is relative to each
+            cost's range), so no offered cost underflows at any feature scale;
+            ``"reference_code"``: the ViLT reference code's raw cost (``cost_scale=1.0``:
+            ``exp(-C / ot_beta)``, read in ``vilt/modules/objectives.py`` of dandelin/ViLT).
+        cost_scale: overrides the variant's ``cost_scale`` (``"max"`` or a positive float);
+            ``None`` (default): the variant's.
+        ot_tol: tolerance on a batch's mean L1 marginal error
+            :math:`\\|T1 - a\\|_1 + \\|T^\\top 1 - b\\|_1` of the IPOT plans; above it a
+            :class:`~workbench.util.ConvergenceWarning` is raised (once per model).
         pairs: the modality pairs aligned; ``None`` = all pairs (Eq. 10).
         basis: ``"first_batch"`` (the paper's text: mean D of the first batch at
             initialisation, computed once) or ``"batch"`` (Eq. 9 read literally: the detached
@@ -70,7 +109,9 @@ class WMAConfig:
     ot_beta: float = 0.5
     n_outer: int = 50
     n_inner: int = 1
-    cost_scale: float | str = 1.0
+    variant: str = "paper"
+    cost_scale: float | str | None = None
+    ot_tol: float = 1e-2
     pairs: tuple[tuple[str, str], ...] | None = None
     basis: str = "first_batch"
 
@@ -85,6 +126,25 @@ class WMAConfig:
             )
         if self.basis not in ("first_batch", "batch"):
             raise ValueError(f"WMAConfig.basis={self.basis!r}; expected 'first_batch' or 'batch'.")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"WMAConfig.variant={self.variant!r}; expected one of {VARIANTS}.")
+        scale = self.cost_scale
+        if scale is not None and not (
+            scale == "max" or (isinstance(scale, (int, float)) and scale > 0)
+        ):
+            raise ValueError(
+                f"WMAConfig.cost_scale={scale!r}; expected None, 'max' or a positive number."
+            )
+        if not self.ot_tol > 0:
+            raise ValueError(f"WMAConfig.ot_tol={self.ot_tol}; expected a positive tolerance.")
+
+    @property
+    def ipot_cost_scale(self) -> float | str:
+        """The ``cost_scale`` passed to :func:`workbench.ot.ipot`: ``cost_scale`` if set, else
+        ``"max"`` (``variant="paper"``) or ``1.0`` (``variant="reference_code"``)."""
+        if self.cost_scale is not None:
+            return self.cost_scale
+        return "max" if self.variant == "paper" else 1.0
 
 
 def modality_pairs(modalities: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -92,29 +152,49 @@ def modality_pairs(modalities: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(itertools.combinations(tuple(modalities), 2))
 
 
-def ot_distances(
+@dataclass(frozen=True)
+class WMASolution:
+    """The OT problems of one batch (Eq. 5-8 of the WMA paper), per modality pair.
+
+    Attributes:
+        distances: ``{pair: D [B]}`` (0 where the pair's token sets are not both non-empty).
+        marginal_error: ``{pair: [B]}`` L1 marginal error of each IPOT plan (0 where not solved).
+        solved: ``{pair: bool [B]}``: both OT token sets of the sample are non-empty.
+    """
+
+    distances: dict[tuple[str, str], Tensor]
+    marginal_error: dict[tuple[str, str], Tensor]
+    solved: dict[tuple[str, str], Tensor]
+
+    def mean_marginal_error(self) -> float:
+        """Mean marginal error over the solved problems of every pair (0.0 if none)."""
+        errs = [e[self.solved[p]] for p, e in self.marginal_error.items()]
+        errs = [e for e in errs if e.numel()]
+        return float(torch.cat(errs).mean()) if errs else 0.0
+
+
+def solve_pairs(
     tokens: Mapping[str, Tensor],
     masks: Mapping[str, Tensor | None],
     pairs: Sequence[tuple[str, str]],
     config: WMAConfig = WMAConfig(),
-) -> dict[tuple[str, str], Tensor]:
-    """The per-sample OT costs :math:`D^i_{m_k m_l}` of Eq. (5)-(8) of the WMA paper.
+) -> WMASolution:
+    """The per-sample OT costs :math:`D^i_{m_k m_l}` of Eq. (5)-(8) of the WMA paper, with
+    IPOT's marginal errors.
 
     All pairs are solved in one batched :func:`workbench.ot.ipot` call (costs padded to a
-    common size and masked). The gradient flows into the token features through the cost with
-    the plan held constant.
+    common size and masked; ``cost_scale`` from :attr:`WMAConfig.ipot_cost_scale`). The
+    gradient flows into the token features through the cost with the plan held constant.
+    Samples whose token set of a pair is empty are not solved (``D = 0``, ``solved`` False).
 
     Args:
         tokens: modality -> output tokens ``H^m`` ``[B, L_m, d]``.
-        masks: modality -> bool ``[B, L_m]`` (True = real token) or None (all real).
+        masks: modality -> bool ``[B, L_m]`` (True = token in the OT set) or None (all).
         pairs: the pairs ``(m_k, m_l)``.
         config: cost and IPOT settings.
-
-    Returns:
-        ``{(m_k, m_l): D [B]}``.
     """
     if not pairs:
-        return {}
+        return WMASolution({}, {}, {})
     costs, mas, mbs = [], [], []
     for a, b in pairs:
         for m in (a, b):
@@ -135,6 +215,12 @@ def ot_distances(
     C = torch.cat([pad(c, (0, K - c.shape[2], 0, N - c.shape[1])) for c in costs])
     mask_a = torch.cat([pad(m, (0, N - m.shape[1])) for m in mas])
     mask_b = torch.cat([pad(m, (0, K - m.shape[1])) for m in mbs])
+    solved = mask_a.any(-1) & mask_b.any(-1)
+    if not bool(solved.all()):  # an empty set: solve a 1x1 stand-in, then drop it
+        mask_a = mask_a.clone()
+        mask_b = mask_b.clone()
+        mask_a[~solved, 0] = True
+        mask_b[~solved, 0] = True
     result = ipot(
         C,
         beta=config.ot_beta,
@@ -142,9 +228,34 @@ def ot_distances(
         n_inner=config.n_inner,
         mask_a=mask_a,
         mask_b=mask_b,
-        cost_scale=config.cost_scale,
+        cost_scale=config.ipot_cost_scale,
     )
-    return dict(zip(pairs, result.value.split(costs[0].shape[0])))
+    value = torch.where(solved, result.value, torch.zeros_like(result.value))
+    error = torch.where(solved, result.marginal_error.detach(), 0.0)
+    size = costs[0].shape[0]
+    return WMASolution(
+        dict(zip(pairs, value.split(size))),
+        dict(zip(pairs, error.split(size))),
+        dict(zip(pairs, solved.split(size))),
+    )
+
+
+def ot_distances(
+    tokens: Mapping[str, Tensor],
+    masks: Mapping[str, Tensor | None],
+    pairs: Sequence[tuple[str, str]],
+    config: WMAConfig = WMAConfig(),
+) -> dict[tuple[str, str], Tensor]:
+    """``{(m_k, m_l): D [B]}``, the per-sample OT costs of Eq. (5)-(8) of the WMA paper
+    (:func:`solve_pairs`' ``distances``).
+
+    Args:
+        tokens: modality -> output tokens ``H^m`` ``[B, L_m, d]``.
+        masks: modality -> bool ``[B, L_m]`` (True = token in the OT set) or None (all).
+        pairs: the pairs ``(m_k, m_l)``.
+        config: cost and IPOT settings.
+    """
+    return solve_pairs(tokens, masks, pairs, config).distances
 
 
 def wma_penalty(
@@ -199,6 +310,7 @@ class WMA(Method):
                 )
         self.register_buffer("basis", torch.zeros(len(self.pairs)))
         self.register_buffer("basis_ready", torch.zeros((), dtype=torch.bool))
+        self._warned_ot = False
 
     def extra_repr(self) -> str:
         # repr(model) enters the Trainer's cache key: include the backbone's full config.
@@ -217,31 +329,41 @@ class WMA(Method):
 
     def distances(self, output: Output) -> dict[tuple[str, str], Tensor]:
         """The per-sample OT costs ``{pair: D [B]}`` of an output (Eq. 8)."""
+        return self.solve(output).distances
+
+    def solve(self, output: Output) -> WMASolution:
+        """The OT problems of an output (Eq. 5-8): the OT token sets are
+        ``extras["tokens.<m>"]`` under ``extras["ot_mask.<m>"]`` (the content tokens; else
+        ``"mask.<m>"``)."""
         tokens = {
             m: output.extras[f"tokens.{m}"]
             for m in self.modalities
             if f"tokens.{m}" in output.extras
         }
-        masks = {m: output.extras.get(f"mask.{m}") for m in tokens}
-        return ot_distances(tokens, masks, self.pairs, self.config)
+        masks = {
+            m: output.extras.get(f"ot_mask.{m}", output.extras.get(f"mask.{m}")) for m in tokens
+        }
+        return solve_pairs(tokens, masks, self.pairs, self.config)
 
     @torch.no_grad()
     def init_basis(self, batch: MultimodalBatch) -> Tensor:
         """Set the basis from ``batch`` with the current weights (idempotent: only once)."""
         if not bool(self.basis_ready):
-            self._set_basis(self.distances(self(batch)), batch.present)
+            self._set_basis(self.solve(self(batch)), batch.present)
         return self.basis.clone()
 
-    def _set_basis(self, D: dict[tuple[str, str], Tensor], present: Tensor) -> None:
+    def _set_basis(self, sol: WMASolution, present: Tensor) -> None:
         values = []
         for a, b in self.pairs:
-            w = self._pair_weight(present, a, b).to(D[(a, b)].dtype)
-            values.append((D[(a, b)].detach() * w).sum() / w.sum().clamp_min(1.0))
+            D = sol.distances[(a, b)]
+            w = self._pair_weight(present, a, b, sol).to(D.dtype)
+            values.append((D.detach() * w).sum() / w.sum().clamp_min(1.0))
         self.basis.copy_(torch.stack(values))
         self.basis_ready.fill_(True)
 
-    def _pair_weight(self, present: Tensor, a: str, b: str) -> Tensor:
-        return present[:, self.modalities.index(a)] & present[:, self.modalities.index(b)]
+    def _pair_weight(self, present: Tensor, a: str, b: str, sol: WMASolution) -> Tensor:
+        both = present[:, self.modalities.index(a)] & present[:, self.modalities.index(b)]
+        return both & sol.solved[(a, b)]
 
     def loss(self, output: Output, batch: MultimodalBatch) -> tuple[Tensor, dict[str, float]]:
         """Eq. (9)/(10): task loss + ``alpha * sum_pairs mean_i (D^i - beta * basis)^2``."""
@@ -250,18 +372,34 @@ class WMA(Method):
         if not self.active:
             logs["loss"] = float(task.detach())
             return task, logs
-        D = self.distances(output)
+        sol = self.solve(output)
+        D = sol.distances
         present = output.extras.get("present", batch.present)
         if self.config.basis == "first_batch" and not bool(self.basis_ready):
-            self._set_basis(D, present)
+            self._set_basis(sol, present)
         reg = task.new_zeros(())
         for j, (a, b) in enumerate(self.pairs):
-            w = self._pair_weight(present, a, b)
+            w = self._pair_weight(present, a, b, sol)
+            if not bool(w.any()):  # no sample has both token sets: no term for this pair
+                continue
             basis = D[(a, b)].detach()[w].mean() if self.config.basis == "batch" else self.basis[j]
             reg = reg + wma_penalty(D[(a, b)], basis, self.config.beta, w)
-            logs[f"D_{a}_{b}"] = float(D[(a, b)].detach().mean())
+            logs[f"D_{a}_{b}"] = float(D[(a, b)].detach()[w].mean())
         loss = task + self.config.alpha * reg
-        logs.update(wma=float(reg.detach()), loss=float(loss.detach()))
+        error = sol.mean_marginal_error()
+        logs.update(wma=float(reg.detach()), ot_marginal_error=error, loss=float(loss.detach()))
+        if error > self.config.ot_tol and not self._warned_ot:
+            self._warned_ot = True
+            warnings.warn(
+                f"WMA: IPOT's mean L1 marginal error on a training batch is {error:.3g} > "
+                f"ot_tol={self.config.ot_tol:g} after n_outer={self.config.n_outer} steps "
+                f"(cost={self.config.cost!r}, cost_scale={self.config.ipot_cost_scale!r}): the "
+                "OT costs D are not those of a transport plan. Use variant='paper' "
+                "(cost_scale='max') or more n_outer; the per-epoch mean is "
+                "train_ot_marginal_error in the Trainer's history.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return loss, logs
 
 

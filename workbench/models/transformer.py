@@ -407,8 +407,16 @@ class ViltTransformer(Method):
     (Eq. 4). The global RNG is never used in eval mode.
 
     With token ids, ``H^cls`` is the text ``[CLS]`` (position 0 of the ids, as ViLT's tokenizer
-    writes it); with float text features a learned CLS vector is prepended. ``tokens.<m>`` in the
-    output excludes the text CLS and the image CLS token, as ViLT's word-patch-alignment OT does.
+    writes it); with float text features a learned CLS vector is prepended.
+
+    Special tokens, one rule (see :mod:`workbench.methods.wma`): each modality's special tokens
+    belong to its embedding (Eq. 1-2 of the WMA paper: ``x^m = [m_cls; m_1; ...]``), so
+    ``embed`` returns the text ``[CLS]`` (and ``[SEP]``) inside ``text`` and the image ``[CLS]``
+    inside ``image``, and embedding-level noise and zeroing of a modality reach its ``[CLS]``.
+    ``tokens.<m>`` in the output excludes both ``[CLS]`` tokens, and ``ot_mask.<m>`` (the OT
+    token sets) also excludes the text ``[SEP]`` (the last real token of id input), as ViLT's
+    word-patch alignment does (``compute_itm_wpa``, dandelin/ViLT); ``mask.<m>`` stays the
+    padding mask.
 
     Args:
         config: a :class:`ViltAdapterConfig`.
@@ -439,7 +447,8 @@ class ViltTransformer(Method):
         )
 
     def embed(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        """ViLT's embeddings: ``{text: [B, L_t, d], image: [B, 1 + P, d], "cls": [B, 1, d], "mask.<m>"}``."""
+        """ViLT's embeddings: ``{text: [B, 1 + L_t, d], image: [B, 1 + P, d], "mask.<m>"}``; each
+        modality's ``[CLS]`` is its position 0 (the text one is ``H^cls``'s input)."""
         emb = self.vilt.embeddings
         t, i = self.config.text_modality, self.config.image_modality
         out: dict[str, Tensor] = {}
@@ -464,7 +473,7 @@ class ViltTransformer(Method):
         if tmask is None:
             tmask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         x = x + self._type(0, x)
-        out["cls"], out[t], out[f"mask.{t}"] = x[:, :1], x[:, 1:], tmask[:, 1:]
+        out[t], out[f"mask.{t}"] = x, tmask
         image = batch.inputs[i]
         if i in self.proj:  # patch features [B, P, D]: projection + image CLS + ViLT position table
             feats = self.proj[i](image.float())
@@ -505,16 +514,8 @@ class ViltTransformer(Method):
         from transformers.masking_utils import create_bidirectional_mask
 
         t, i = self.config.text_modality, self.config.image_modality
-        cls = embeddings["cls"]
-        x = torch.cat([cls, embeddings[t], embeddings[i]], dim=1)
-        mask = torch.cat(
-            [
-                torch.ones_like(embeddings[f"mask.{t}"][:, :1]),
-                embeddings[f"mask.{t}"],
-                embeddings[f"mask.{i}"],
-            ],
-            dim=1,
-        )
+        x = torch.cat([embeddings[t], embeddings[i]], dim=1)  # [text CLS; text; image CLS; image]
+        mask = torch.cat([embeddings[f"mask.{t}"], embeddings[f"mask.{i}"]], dim=1)
         attn = create_bidirectional_mask(
             config=self.vilt.config, inputs_embeds=x, attention_mask=mask.long()
         )
@@ -522,14 +523,23 @@ class ViltTransformer(Method):
         H = self.vilt.layernorm(H)
         pooled = self.vilt.pooler(H)
         y_hat = _squeeze_binary(self.classifier(pooled), self.task)
-        lengths = {t: embeddings[t].shape[1], i: embeddings[i].shape[1]}
-        parts = split_tokens(H, lengths)
+        lengths = {t: embeddings[t].shape[1] - 1, i: embeddings[i].shape[1]}
+        parts = split_tokens(H, lengths)  # H^cls = the text [CLS]; parts[t] = the text after it
+        tmask = embeddings[f"mask.{t}"][:, 1:]
+        otmask = tmask.clone()
+        if t not in self.proj:  # ids end with [SEP]: out of the OT set, as in ViLT's WPA
+            last = tmask.shape[1] - 1 - tmask.flip(1).long().argmax(1)
+            otmask[torch.arange(tmask.shape[0], device=tmask.device), last] = False
+            otmask &= tmask
+        imask = embeddings[f"mask.{i}"][:, 1:]
         extras = {
             "cls": H[:, 0],
             f"tokens.{t}": parts[t],
-            f"mask.{t}": embeddings[f"mask.{t}"],
+            f"mask.{t}": tmask,
+            f"ot_mask.{t}": otmask,
             f"tokens.{i}": parts[i][:, 1:],  # drop the image CLS token
-            f"mask.{i}": embeddings[f"mask.{i}"][:, 1:],
+            f"mask.{i}": imask,
+            f"ot_mask.{i}": imask,
         }
         return Output(y_hat, extras)
 
