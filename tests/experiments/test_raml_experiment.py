@@ -68,7 +68,10 @@ def test_ablation_variants_reuse_main_models():
         "lambda_u=1.0": "RAML",
         "lambda_d=1.0": "RAML",
     }
-    assert specs["lambda_d=0.2"] == ("RAML", {"embed_dim": 8, "lambda_d": 0.2 * 0.01})
+    assert specs["lambda_d=0.2"] == (
+        "RAML",
+        {"embed_dim": 8, "lambda_d": 0.2},
+    )  # the paper's λ2 itself
     full, _ = X.ablation_variants({}, full=True, lambdas=(0.2,))
     assert {"TMC (full-modality)", "L_M=1;L_U=0;L_D=0", "L_M=1;L_U=1;L_D=0"} <= set(full)
 
@@ -312,3 +315,67 @@ def test_run_is_resumable_and_trained_reloads_the_model(tmp_path):
     shifted = X.run(prof, store=tmp_path / "store", seed=5)
     assert set(shifted["seed"]) == {5, 6}
     assert X.paper_table(results, profile="tiny")["verdict"].isin(["not clearly"]).any()
+
+
+def test_pattern_validation_repeats_the_split_under_every_pattern():
+    """Item 8 of issue 17: the selection set is the validation split under all 2^M - 1
+    patterns, dropped inputs zeroed (image rows and whole audio sequences), as at test time."""
+    val = _tiny(n=5)
+    pv = X.pattern_validation(val)
+    assert len(pv) == 3 * len(val) and pv.modalities == val.modalities
+    expected = torch.tensor([[True, False], [False, True], [True, True]]).repeat_interleave(5, 0)
+    assert torch.equal(pv.present, expected)
+    assert torch.equal(pv.y, val.y.repeat(3))
+    assert (pv.inputs["image"][5:10] == 0).all() and torch.equal(
+        pv.inputs["image"][:5], val.inputs["image"]
+    )
+    assert all((s == 0).all() for s in pv.inputs["audio"][:5])
+    assert [s.shape for s in pv.inputs["audio"][5:10]] == [s.shape for s in val.inputs["audio"]]
+    assert torch.equal(pv.inputs["audio"][12], val.inputs["audio"][2])
+    # every pattern equals MissingPattern applied to the batch, as the test uses
+    batch = C.MissingPattern(pattern=("audio",))(val.full_batch(), torch.Generator())
+    part = pv.subset(range(5, 10)).full_batch()
+    assert torch.equal(part.present, batch.present)
+    torch.testing.assert_close(part.inputs["image"], batch.inputs["image"])
+
+
+def test_fit_point_selects_on_the_validation_split_under_all_patterns():
+    """The score the epoch is selected on is the validation metric under every missing pattern
+    (it was the clean validation score before issue 17)."""
+    from workbench import metrics as M
+    from workbench.evaluation import predict
+
+    common = dict(
+        dataset="synthetic", method="RAML", seed=0, embed_dim=8, hidden_dim=8, max_epochs=2,
+        max_samples={"train": 60, "validation": 30, "test": 30}, cache=False,
+    )  # fmt: skip
+    fitted = X.fit_point(**common)
+    val = fitted.splits["validation"]
+    pv = X.pattern_validation(val)
+    out = predict(fitted.model, pv, (), generator=torch.Generator().manual_seed(2))
+    score = M.compute(val.task.metric, out.y, out.scores, val.task)
+    assert fitted.val_score == pytest.approx(score)
+    clean = X.fit_point(**common, selection="clean")
+    out = predict(clean.model, val, (), generator=torch.Generator().manual_seed(2))
+    assert clean.val_score == pytest.approx(M.compute(val.task.metric, out.y, out.scores, val.task))
+    # a model trained on complete samples only is selected on complete samples ("auto")
+    concat = X.fit_point(**dict(common, method="Concat Fusion"))
+    out = predict(concat.model, val, (), generator=torch.Generator().manual_seed(2))
+    assert concat.val_score == pytest.approx(
+        M.compute(val.task.metric, out.y, out.scores, val.task)
+    )
+    assert X.trains_on_patterns(fitted.model) and not X.trains_on_patterns(concat.model)
+    with pytest.raises(ValueError, match="selection"):
+        X.fit_point(**common, selection="test")
+
+
+def test_full_and_cpu_profiles_sweep_the_papers_lambda_values():
+    """Item 7 of issue 17: Fig. 4's λ1 and λ2 over the paper's 0.2-1.6, λ2 given as is."""
+    for name in ("cpu", "full"):
+        points = list(load_profile("raml", name).grid)
+        lam_d = {p["options"]["lambda_d"] for p in points if p["method"].startswith("lambda_d=")}
+        lam_u = {p["options"]["lambda_u"] for p in points if p["method"].startswith("lambda_u=")}
+        assert lam_d == lam_u == {0.2, 0.4, 0.8, 1.2, 1.6}
+        for p in points:
+            if p["method"].startswith("lambda_d="):
+                assert float(p["method"].split("=")[1]) == p["options"]["lambda_d"]

@@ -61,13 +61,28 @@ def test_sparsity_loss_matches_hand_computation():
     sigma = torch.tensor([[[1.0, 2.0], [2.0, 1.0]]])
     # element 0: precisions 1, 1/4 -> weights 0.8, 0.2 ; element 1: 1/4, 1 -> 0.2, 0.8
     expected = 0.8 * 1.0 + 0.2 * 2.0 + 0.2 * 3.0 + 0.8 * 0.5
-    torch.testing.assert_close(sparsity_loss(mu, sigma), torch.tensor([expected]))
-    torch.testing.assert_close(
-        sparsity_loss(mu, sigma, reduction="mean"), torch.tensor([expected / 2])
-    )
-    # a missing modality leaves the sum and the normaliser: only |mu_1| remains
+    torch.testing.assert_close(sparsity_loss(mu, sigma, reduction="sum"), torch.tensor([expected]))
+    torch.testing.assert_close(sparsity_loss(mu, sigma), torch.tensor([expected / 2]))
+    # a missing modality leaves the sum and the normaliser: only |mu_1| = 1 + 2 remains, / D
     only_first = torch.tensor([[True, False]])
-    torch.testing.assert_close(sparsity_loss(mu, sigma, only_first), torch.tensor([3.0]))
+    torch.testing.assert_close(sparsity_loss(mu, sigma, only_first), torch.tensor([1.5]))
+
+
+def test_sparsity_loss_is_normalised_by_D_so_the_papers_lambda2_is_on_scale(generator):
+    """Item 7 of issue 17: L^D of Eq. 3 divided by D by default, so one λ2 weighs the same
+    per-element penalty at any D and the default λ2 lies in the paper's sweep (0.2-1.6)."""
+    ds = mixed_dataset(vector=False)
+    c = RAMLConfig.for_dataset(ds)
+    assert c.sparsity_reduction == "mean" and 0.2 <= c.lambda_d <= 1.6
+    for D in (8, 128):
+        mu = torch.randn(4, 2, D, generator=generator)
+        sigma = torch.rand(4, 2, D, generator=generator) + 0.1
+        l1 = (fusion_weights(sigma, torch.ones(4, 2, dtype=torch.bool)) * mu).abs().sum((1, 2))
+        torch.testing.assert_close(sparsity_loss(mu, sigma), l1 / D)
+    # the same per-element penalty gives the same L^D at D = 8 and D = 128
+    small = sparsity_loss(torch.ones(1, 2, 8), torch.ones(1, 2, 8))
+    large = sparsity_loss(torch.ones(1, 2, 128), torch.ones(1, 2, 128))
+    torch.testing.assert_close(small, large)
 
 
 def test_missing_patterns_cover_all_nonempty_subsets():

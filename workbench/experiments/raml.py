@@ -1,7 +1,10 @@
 """The RAML paper's experiment: missing patterns, corruption grids, ablations, paper table.
 
 One grid point of ``configs/raml.yaml`` is one trained model (a method or an ablation variant,
-one seed) and its evaluation (:func:`run_point`):
+one seed), its epoch selected on the validation split under the pattern distribution of its
+training (all missing patterns, :func:`pattern_validation`, for every model trained with the
+pattern augmentation; complete samples for Concat Fusion and the full-modality variants), and
+its evaluation (:func:`run_point`):
 
 - Table I: every missing pattern ({I}, {A}, {I,A}, ...) and the average over patterns
   (:func:`evaluate_patterns`; condition ``missing_pattern``, modality the pattern label);
@@ -66,7 +69,9 @@ __all__ = [
     "reference",
     "pattern_conditions",
     "pattern_label",
+    "pattern_validation",
     "run",
+    "trains_on_patterns",
     "run_point",
     "table_one",
     "train_models",
@@ -209,7 +214,7 @@ def ablation_variants(
     *,
     full: bool = True,
     lambdas: Iterable[float] = (),
-    lambda_d_unit: float = 0.01,
+    lambda_d_unit: float = 1.0,
 ) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str]]:
     """The ablation models of Tables IV-VI and Fig. 4 as :func:`train_models` specs.
 
@@ -218,7 +223,9 @@ def ablation_variants(
     terms; Fig. 4 trains separate predictors or other λ), so each variant is its own run.
     Variants whose configuration equals a main model of Table I are not retrained but named
     as aliases: ``"Concat Fusion (full-modality)"`` is Concat Fusion (it never sees missing
-    patterns) and λ = 1 is RAML with its default λ1 = 1, λ2 = ``lambda_d_unit``.
+    patterns) and λ = 1 is RAML with its defaults λ1 = 1, λ2 = 1 (λ2 weighs the D-normalised
+    L^D of :func:`workbench.methods.raml.sparsity_loss`, so the paper's values are used as they
+    are).
 
     Args:
         options: the main models' options (``embed_dim``, ``hidden_dim``, ``sequence_encoder``, ...).
@@ -226,7 +233,8 @@ def ablation_variants(
             RAML (full-modality) against Concat Fusion, Table VI only L^M + L^D (the "without
             L^U" row the paper discusses); Tables V and Fig. 4 (left) are kept whole.
         lambdas: the λ values of Fig. 4 (right); λ1 = ``lam`` and λ2 = ``lam * lambda_d_unit``.
-        lambda_d_unit: the default λ2 (the x-axis unit of the λ2 curve).
+        lambda_d_unit: the x-axis unit of the λ2 curve (1: λ2 = ``lam``, the paper's values on
+            the D-normalised L^D; 1/D would give the same weights on the summed l1 norm).
 
     Returns:
         ``(specs, aliases)``: ``{label: (method name, options)}`` to train and
@@ -272,8 +280,10 @@ def train_models(
     config: TrainerConfig,
     *,
     cache: bool = True,
+    selection: str = "auto",
 ) -> tuple[dict[str, dict[int, Method]], pd.DataFrame]:
-    """Train every ``label -> (method name, options)`` for every seed, selecting on validation.
+    """Train every ``label -> (method name, options)`` for every seed, selecting on validation
+    under the pattern distribution of the model's training (:func:`fit_point`'s ``selection``).
 
     The weights are initialised by :func:`workbench.methods.build` with ``seed`` (a forked
     RNG: the caller's RNG state is untouched) and the Trainer runs with ``seed``.
@@ -289,7 +299,8 @@ def train_models(
         for seed in seeds:
             model = methods.build(name, splits["train"], seed=int(seed), **options)
             trainer = Trainer(config, cache=cache, seed=int(seed))
-            models[label][int(seed)] = trainer.fit(model, splits["train"], splits["validation"])
+            validation = _selection_split(model, splits["validation"], selection)
+            models[label][int(seed)] = trainer.fit(model, splits["train"], validation)
             log.append(
                 {
                     "method": label,
@@ -330,6 +341,73 @@ def load_data(
     return splits
 
 
+def pattern_validation(dataset: MultimodalDataset) -> MultimodalDataset:
+    """The validation split under every missing pattern: the model-selection set of RAML.
+
+    RAML trains on all 2^M - 1 missing patterns of every sample and is tested on each pattern
+    (Sec. III-A, Table I), so the epoch is selected on the validation samples under the same
+    pattern distribution as training: the split repeated once per pattern of
+    :func:`workbench.corruptions.all_missing_patterns` (pattern-major), the dropped modalities'
+    inputs zeroed and ``present`` False, as :class:`~workbench.corruptions.MissingPattern` does
+    at test time (a sample that would be left with no modality keeps its row). The selection
+    score is then the mean over patterns of the validation metric, weighted by their sizes,
+    i.e. the unweighted mean over patterns of Table I's "Average" on complete samples.
+
+    Args:
+        dataset: the validation split.
+
+    Returns:
+        a dataset of ``(2^M - 1) * N`` rows, ``meta["patterns"]`` the kept-modality tuples.
+    """
+    mods = dataset.modalities
+    patterns = C.all_missing_patterns(mods)
+    parts_in: dict[str, list] = {m: [] for m in mods}
+    presents = []
+    for kept in patterns:
+        keep = torch.tensor([m in kept for m in mods], dtype=torch.bool)
+        new = dataset.present & keep
+        empty = ~new.any(1)
+        new[empty] = dataset.present[empty]
+        for j, m in enumerate(mods):
+            drop = dataset.present[:, j] & ~new[:, j]
+            x = dataset.inputs[m]
+            if isinstance(x, list):
+                parts_in[m].append([torch.zeros_like(r) if bool(d) else r for r, d in zip(x, drop)])
+            else:
+                shape = (-1,) + (1,) * (x.ndim - 1)
+                parts_in[m].append(x.masked_fill(drop.view(shape), 0))
+        presents.append(new)
+    inputs = {
+        m: [r for part in parts for r in part] if isinstance(dataset.inputs[m], list)
+        else torch.cat(parts)
+        for m, parts in parts_in.items()
+    }  # fmt: skip
+    return dataset.replace(
+        inputs=inputs,
+        y=dataset.y.repeat(len(patterns), *([1] * (dataset.y.ndim - 1))),
+        present=torch.cat(presents),
+        meta={**dataset.meta, "patterns": [tuple(p) for p in patterns]},
+    )
+
+
+def trains_on_patterns(model: Method) -> bool:
+    """Whether ``model`` trains with the missing-pattern augmentation (RAML's
+    ``pattern_augmentation``, a baseline's ``augment``)."""
+    if isinstance(model, RAML):
+        return bool(model.config.pattern_augmentation)
+    return bool(getattr(model, "augment", False))
+
+
+def _selection_split(
+    model: Method, validation: MultimodalDataset, selection: str
+) -> MultimodalDataset:
+    if selection not in ("auto", "patterns", "clean"):
+        raise ValueError(f"selection={selection!r}; expected 'auto', 'patterns' or 'clean'.")
+    if selection == "patterns" or (selection == "auto" and trains_on_patterns(model)):
+        return pattern_validation(validation)
+    return validation
+
+
 @dataclass(frozen=True)
 class Fitted:
     """One trained model of a run point.
@@ -368,9 +446,17 @@ def fit_point(
     weight_decay: float = 5e-4,
     patience: int | None = 8,
     device: str = "auto",
+    selection: str = "auto",
     cache: bool = True,
 ) -> Fitted:
     """Train the model of one run point (cached by the Trainer: a second call loads it).
+
+    The epoch is selected on the validation split under the pattern distribution of the
+    model's training (``selection="auto"``): all missing patterns (:func:`pattern_validation`)
+    for a model trained with the pattern augmentation (RAML and the baselines, Table I's test
+    distribution too), the complete samples for one trained on complete samples (Concat Fusion,
+    the full-modality variants of Table IV). ``"patterns"`` or ``"clean"`` force one of them
+    (``"clean"`` for every model was the workbench's protocol before issue 17).
 
     Args:
         dataset, method, seed, model, options: as in :func:`run_point`.
@@ -378,6 +464,8 @@ def fit_point(
         embed_dim, hidden_dim, sequence_encoder: the model's sizes (every method's options).
         max_epochs, batch_size, lr, weight_decay, patience, device: the
             :class:`~workbench.training.TrainerConfig` (Adam; selection on validation).
+        selection: ``"auto"``, ``"patterns"`` (validation under every missing pattern) or
+            ``"clean"`` (the complete validation samples).
         cache: re-use the Trainer's checkpoint of the same run.
 
     Raises:
@@ -396,8 +484,9 @@ def fit_point(
         progress=False,
     )
     net = methods.build(model or method, splits["train"], seed=int(seed), **opts)
+    validation = _selection_split(net, splits["validation"], selection)
     trainer = Trainer(config, cache=cache, seed=int(seed))
-    net = trainer.fit(net, splits["train"], splits["validation"])
+    net = trainer.fit(net, splits["train"], validation)
     return Fitted(
         net, splits, int(trainer.best_epoch_), float(trainer.best_score_), trainer.from_cache_
     )
@@ -676,7 +765,7 @@ def ablation_frame(results: pd.DataFrame, metric: str = "wa") -> pd.DataFrame:
 def lambda_frame(results: pd.DataFrame, metric: str = "wa") -> pd.DataFrame:
     """Fig. 4 (right): the pattern average of every λ variant (:func:`ablation_frame`, so
     λ = 1 is RAML), with columns ``parameter`` (``lambda_u`` / ``lambda_d``) and ``lambda``
-    (λ1 itself; λ2 as a multiple of its default 0.01)."""
+    (λ1 and λ2 themselves, on the D-normalised L^D)."""
     frame = ablation_frame(results, metric)
     lam = frame[frame["method"].str.startswith("lambda_") & (frame["modality"] == "average")].copy()
     parts = lam["method"].str.split("=", expand=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..data.base import MultimodalDataset
 from ..models.base import Method
+from ..models.encoders import make_encoders
 from ..models.fusion import (
     BiGatedFusion,
     ConcatFusion,
@@ -68,7 +69,8 @@ def _mla_family(name: str):
         if name == "BiGated":
             return BiGatedFusion(config, **options, **enc)
         if name == "OGM-GE":
-            return OGMGE(config, OGMGEOptions(**{"seed": seed or 0, **options}), **enc)
+            defaults = {"seed": seed or 0, "n_train": len(train)}
+            return OGMGE(config, OGMGEOptions(**{**defaults, **options}), **enc)
         if name == "QMF":
             return QMF(config, QMFOptions(**options), **enc)
         return MLA(MLAConfig(fusion=config, **options), **enc)
@@ -98,6 +100,38 @@ for _name, _note, _applies in (
     )
 
 
+def _ae(train: MultimodalDataset, *, encoders=None, seed: int | None = None, **options) -> Method:
+    """AE (Bengio et al., 2006, "Greedy layer-wise training of deep networks"; the "AE" row of the
+    MLA paper's Table 2): one autoencoder imputes the missing modalities' embeddings from the
+    zero-filled concatenation and the classifier reads its code. Built as the RAML family's CRA
+    with a single autoencoder block (``ae_blocks=1``: no cascade, no cycle term); differs from a
+    plain AE in that block's residual connection. The MLA family's options (``embed_dim``,
+    ``encoder``, ``hidden``, ``dropout``) build its encoders as theirs, first in the seed's scope,
+    so AE starts from the same encoder weights as MLA and its baselines."""
+    options = dict(options)
+    fusion = {k: options.pop(k) for k in _FUSION_FIELDS if k in options}
+    if encoders is None:
+        encoders = make_encoders(_fusion_config(train, dict(fusion)))
+    if "hidden" in fusion:
+        hidden = fusion["hidden"]
+        options.setdefault("hidden_dim", int(hidden if isinstance(hidden, int) else hidden[0]))
+    if "embed_dim" in fusion:
+        options.setdefault("embed_dim", int(fusion["embed_dim"]))
+    return _raml_family("CRA")(train, encoders=encoders, seed=seed, **{"ae_blocks": 1, **options})
+
+
+register(
+    MethodSpec(
+        "AE",
+        "mla",
+        _ae,
+        role="baseline",
+        applies=multimodal,
+        note="autoencoder imputation (CRA with one block), Table 2",
+    )
+)
+
+
 # ----------------------------------------------------------------------------- RAML paper
 def _raml_family(name: str):
     def factory(train: MultimodalDataset, *, encoders=None, seed: int | None = None, **options) -> Method:
@@ -121,9 +155,11 @@ for _name, _note in (
     ("MMVAE", "mixture-of-experts VAE"),
     ("CRA", "cascaded residual autoencoder imagination"),
     ("MMIN", "missing modality imagination network"),
+    ("TATE", "tag-assisted transformer (missing tag + common space)"),
     ("TMC", "trusted multi-view classification (Dirichlet evidence)"),
-    ("MD", "multimodal dynamics (informativeness gates + TCP)"),
+    ("MD", "multimodal dynamics (input gates + TCP)"),
     ("ETMC", "TMC + concatenated pseudo-view"),
+    ("CPM-Net", "cross partial multi-view latent + structured loss"),
 ):
     register(
         MethodSpec(
@@ -131,7 +167,11 @@ for _name, _note in (
             "raml",
             _raml_family(_name),
             role="method" if _name == "RAML" else "baseline",
-            applies=multiclass_multimodal if _name in ("TMC", "ETMC", "MD") else multimodal,
+            applies=(
+                multiclass_multimodal
+                if _name in ("TMC", "ETMC", "MD", "CPM-Net")
+                else multimodal
+            ),
             note=_note,
         )
     )
@@ -180,6 +220,7 @@ register(
         _wma,
         role="method",
         applies=token_sequences,
-        note="one-tower transformer + Wasserstein modality alignment (Eq. 9-10)",
+        note="one-tower transformer + Wasserstein modality alignment (Eq. 9-10); "
+        "variant='paper' (scale-free IPOT, default) or 'reference_code' (ViLT's raw-cost IPOT)",
     )
 )

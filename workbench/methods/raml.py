@@ -17,6 +17,13 @@ and the sparsity loss (Eq. 3) is :math:`L^D = \\sum_m \\| (\\sigma/\\sigma_m)^2 
 The total loss is :math:`L = L^M + \\lambda_1 L^U + \\lambda_2 L^D` (Eq. 6); evaluation uses
 f(h) only. Training augments every sample with all 2^M - 1 missing patterns (Sec. III-A).
 
+Scale of λ2: the workbench divides L^D by D (``sparsity_reduction="mean"``, the default), so
+L^D is the mean over the D elements of the l1 term, summed over the modalities, and does not
+grow with D. The paper's sweep of λ2 over 0.2-1.6 (Fig. 4, right) then means what it says
+at any D: the default λ2 = 1 equals a summed-l1 weight of 1/128 ≈ 0.008 at the paper's
+D = 128 (the workbench's former default 0.01 with the sum). ``sparsity_reduction="sum"`` keeps
+the literal l1 norm of Eq. 3, whose λ2 must then shrink like 1/D.
+
 Stage split for the workbench: ``embed`` returns the encoder features f_m(x_m) (so an
 embedding-level corruption acts before the heads and can move σ), ``predict`` applies the
 heads, the fusion and f.
@@ -86,7 +93,7 @@ def fusion_weights(sigma: Tensor, present: Tensor) -> Tensor:
 
 
 def sparsity_loss(
-    mu: Tensor, sigma: Tensor, present: Tensor | None = None, reduction: str = "sum"
+    mu: Tensor, sigma: Tensor, present: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
     """Per-sample sparsity loss L^D of Eq. (3) of the RAML paper.
 
@@ -97,8 +104,9 @@ def sparsity_loss(
         mu, sigma: ``[B, M, D]`` means and standard deviations.
         present: optional ``bool [B, M]``; the paper normalises over all modalities (full
             samples). A zero-filled missing modality is left out of the sum and the normaliser.
-        reduction: ``"sum"`` over the D elements (the l1 norm, as in the paper) or ``"mean"``
-            (divides by D, so λ2 does not scale with D).
+        reduction: ``"mean"`` (default: the l1 norm divided by D, so that λ2 does not scale
+            with D and the paper's λ2 of 0.2-1.6 (Fig. 4) is a sensible weight) or ``"sum"``
+            (the l1 norm of Eq. 3 as printed).
 
     Returns:
         ``[B]`` loss per sample.
@@ -124,7 +132,8 @@ class RAMLConfig:
         embed_dim: D, the dimension of each Gaussian (128 in the paper).
         hidden_dim: width of the encoders f_m (their output size).
         lambda_u: λ1, weight of the unimodal loss L^U (Eq. 6).
-        lambda_d: λ2, weight of the sparsity loss L^D (Eq. 6).
+        lambda_d: λ2, weight of the sparsity loss L^D (Eq. 6), on the D-normalised L^D of
+            ``sparsity_reduction="mean"``: the paper's Fig. 4 sweeps 0.2-1.6.
         weighting: ``"adaptive"`` (Eq. 4), ``"identical"`` (equal weights over the present
             modalities, Table V) or ``"fixed"`` (learned element-wise weights that do not depend
             on the sample, Table V).
@@ -132,7 +141,8 @@ class RAMLConfig:
             modality its own unimodal predictor (Fig. 4 left).
         pattern_augmentation: train on all 2^M - 1 missing patterns of every sample (Sec. III-A);
             False trains on the data as given (Table IV, full-modality training).
-        sparsity_reduction: ``"sum"`` (the l1 norm of Eq. 3) or ``"mean"`` over D.
+        sparsity_reduction: ``"mean"`` (default: the l1 norm of Eq. 3 divided by D, see the
+            module docstring) or ``"sum"`` (the l1 norm as printed; λ2 then scales with 1/D).
         sequence_encoder: ``"lstm"`` (the paper) or ``"cnn"`` for sequence modalities.
         dropout: dropout inside the encoders.
         min_sigma: floor added to σ_m = softplus(g^σ_m(.)) for numerical safety.
@@ -143,11 +153,11 @@ class RAMLConfig:
     embed_dim: int = 128
     hidden_dim: int = 128
     lambda_u: float = 1.0
-    lambda_d: float = 0.01
+    lambda_d: float = 1.0
     weighting: str = "adaptive"
     shared_predictor: bool = True
     pattern_augmentation: bool = True
-    sparsity_reduction: str = "sum"
+    sparsity_reduction: str = "mean"
     sequence_encoder: str = "lstm"
     dropout: float = 0.0
     min_sigma: float = 1e-3
@@ -246,7 +256,7 @@ class RAML(RAMLFamilyMethod):
             building them (:class:`RAMLFamilyMethod`).
 
     Example:
-        >>> model = RAML(RAMLConfig.for_dataset(train, lambda_u=1.0, lambda_d=0.01))
+        >>> model = RAML(RAMLConfig.for_dataset(train, lambda_u=1.0, lambda_d=1.0))
         >>> model = Trainer(TrainerConfig(max_epochs=30), cache=True).fit(model, train, validation)
     """
 
