@@ -5,11 +5,18 @@ Sections: IPOT on ViLT-shaped token sets and 200x200 (vs a loop of POT's exact `
 POT's batched log-Sinkhorn at matched accuracy and a plain batched IPOT); the FGW barycenter of
 6 modalities x 1000 codes (vs POT's ``fgw_barycenters``). Peak memory is the growth of the
 process' resident set (VmHWM) during one separate call, Linux/glibc only. Numbers on a shared machine are noisy.
+
+IPOT's floor: an iteration must at least multiply the plan by the kernel and take two
+matrix-vector products, 5 flops per entry, and a streaming implementation moves 16 bytes per
+float32 entry (read kernel and plan, write the plan, read it again). The floor is
+``iterations x bytes / bandwidth`` with the bandwidth measured here (a large copy); the printed
+fraction is floor / time, so a kernel that keeps each problem in cache can exceed 100%.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -83,6 +90,25 @@ def measure(fn, repeat: int):
     return statistics.median(times), peak, out
 
 
+def paired(ref, fn, rounds: int):
+    """Median and quartiles of per-round speed-ups ref_time / fn_time, the two run back to back.
+
+    On a shared machine the load moves between rounds; pairing the calls within a round keeps
+    the ratio meaningful where separate medians are not.
+    """
+    ref(), fn()
+    ratios = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        ref()
+        t1 = time.perf_counter()
+        fn()
+        t2 = time.perf_counter()
+        ratios.append((t1 - t0) / (t2 - t1))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return statistics.median(ratios), q[0], q[2]
+
+
 def plain_ipot(C, beta=0.5, n_outer=50, n_inner=1):
     """The reference algorithm as in the ViLT code, without engineering (uniform marginals)."""
     B, n, m = C.shape
@@ -96,6 +122,35 @@ def plain_ipot(C, beta=0.5, n_outer=50, n_inner=1):
             sigma = 1 / (m * Q.transpose(1, 2).bmm(delta))
         T = delta * Q * sigma.transpose(1, 2)
     return (C * T).sum((1, 2))
+
+
+def memory_bandwidth() -> float:
+    """Bytes per second of a large copy (read + write), best of five."""
+    x = torch.empty(64 * 2**20, dtype=torch.float32).fill_(1.0)  # 256 MiB, far beyond the caches
+    y = torch.empty_like(x)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        y.copy_(x)
+        best = min(best, time.perf_counter() - t)
+    return 2 * x.numel() * 4 / best
+
+
+def blas_report() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} threads)"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        libs = []
+    mkl = "MKL" if torch.backends.mkl.is_available() else "no MKL"
+    return f"numpy BLAS: {'; '.join(libs) or 'unknown'}; torch: {mkl}"
+
+
+def native(on: bool):
+    """Switch IPOT's C kernel (workbench/ot/_native.py) on or off for the next calls."""
+    os.environ["WORKBENCH_OT_NATIVE"] = "1" if on else "0"
 
 
 def token_costs(B, n, m, d=64, seed=0):
@@ -112,7 +167,7 @@ def row(name, t, peak, err, ref_t):
     print(f"  {name:<44s} {1000 * t:9.1f} ms {ref_t / t:7.2f}x {err_s:>10s} {peak_s:>9s} MiB")
 
 
-def bench_ipot(B, n, m, repeat):
+def bench_ipot(B, n, m, repeat, bandwidth, with_sinkhorn=True):
     C = token_costs(B, n, m)
     Cn = C.double().numpy()
     print(f"\nIPOT, batch {B} x ({n} x {m}), cosine cost, float32  [time, speed-up vs exact loop, median rel. error, peak]")
@@ -120,12 +175,28 @@ def bench_ipot(B, n, m, repeat):
     rel = lambda v: float(np.median(np.abs(np.asarray(v, dtype=np.float64) - ex) / ex))  # noqa: E731
     row("exact: loop of POT ot.emd2 (float64)", t_ex, p_ex, 0.0, t_ex)
     errors = {}
+    from workbench.ot import _native
+
+    kernel = "C kernel" if _native.load() is not None else "eager, no C compiler"
     for it in (50, 30, 20):
         t, p, res = measure(lambda it=it: ipot(C, n_outer=it), repeat)
         errors[it] = rel(res.value)
         row(f"workbench ipot(n_outer={it}){' [default]' if it == 50 else ''}", t, p, errors[it], t_ex)
+        if it == 50:
+            floor = 50 * B * n * m * 16 / bandwidth
+            print(f"    {kernel}; floor {1000 * floor:.2f} ms (50 its x {B * n * m * 5 / 1e6:.1f} MFLOP, "
+                  f"{B * n * m * 16 / 1e6:.1f} MB at {bandwidth / 1e9:.1f} GB/s): {100 * floor / t:.0f}% of the floor")
+    exact_loop = lambda: [ot.emd2([], [], c) for c in Cn]  # noqa: E731
+    med, lo, hi = paired(exact_loop, lambda: ipot(C), 3 * repeat)
+    print(f"  default ipot paired with the exact loop, {3 * repeat} rounds: speed-up {med:.2f}x (quartiles {lo:.2f}-{hi:.2f})")
+    native(False)
+    t, p, res = measure(lambda: ipot(C), repeat)
+    row("workbench ipot, eager torch path (no C kernel)", t, p, rel(res.value), t_ex)
+    native(True)
     t, p, v = measure(lambda: plain_ipot(C), repeat)
     row("plain batched IPOT (reference, n_outer=50)", t, p, rel(v), t_ex)
+    if not with_sinkhorn:
+        return
     # POT's log-domain Sinkhorn, shrinking reg until it is as accurate as the default IPOT (or
     # too slow to matter); one timed run each, since a single call takes seconds.
     for reg in (0.01, 0.005, 0.002):
@@ -138,7 +209,7 @@ def bench_ipot(B, n, m, repeat):
     print(f"  (POT 0.9.7 solve_batch method='proximal': median rel. error {100 * rel(res.value_linear):.1f}% - known sign error, not a baseline)")
 
 
-def bench_barycenter(n_mod, n_pts, d, n_b, repeat):
+def bench_barycenter(n_mod, n_pts, d, n_b, repeat, pair_rounds=3):
     g = torch.Generator().manual_seed(1)
     centres = 3 * torch.randn(10, d, generator=g, dtype=torch.float64)
     codes = []
@@ -157,20 +228,36 @@ def bench_barycenter(n_mod, n_pts, d, n_b, repeat):
 
     print(f"\nFGW barycenter, {n_mod} modalities x {n_pts} codes, d={d}, N_B={n_b}, alpha={alpha} (POT alpha={pot_alpha(alpha)}), same k-means init, float64")
     print("  [time, speed-up vs POT, objective rel. to POT's (same evaluation), peak]")
+    def pot():
+        return ot.gromov.fgw_barycenters(n_b, [c.numpy() for c in codes], Cs, alpha=pot_alpha(alpha), init_X=Z0.numpy(), init_C=A0, log=False)
+
     ts, out = [], None
     for _ in range(repeat):
         t = time.perf_counter()
-        out = ot.gromov.fgw_barycenters(n_b, [c.numpy() for c in codes], Cs, alpha=pot_alpha(alpha), init_X=Z0.numpy(), init_C=A0, log=False)
+        out = pot()
         ts.append(time.perf_counter() - t)
     t_pot = statistics.median(ts)
     obj_pot = objective(*out)
     print(f"  {'POT fgw_barycenters (log=False)':<44s} {t_pot:9.2f} s  {1.0:6.2f}x  objective {obj_pot:.5g}")
-    for label, kw in (("workbench fgw_barycenter(structure='free')", {"structure": "free"}),
-                      ("workbench fgw_barycenter (paper, A=d(Z_B))", {"structure": "features"})):
-        t, p, res = measure(lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), repeat)
+    for label, kw, rep in (
+        ("workbench fgw_barycenter(structure='free')", {"structure": "free"}, repeat),
+        ("  same, tol=1e-3 (stops at POT's objective)", {"structure": "free", "tol": 1e-3}, repeat),
+        ("  same, linear='ipot' (on the device)", {"structure": "free", "linear": "ipot"}, 0),
+        ("workbench fgw_barycenter (paper, A=d(Z_B))", {"structure": "features"}, repeat),
+    ):
+        if rep:
+            t, p, res = measure(lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), rep)
+        else:  # slow on a CPU: one run, no peak
+            t0 = time.perf_counter()
+            res = fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw)
+            t, p = time.perf_counter() - t0, None
         obj = objective(res.codes, res.structure)
         rel = (obj - obj_pot) / obj_pot
-        print(f"  {label:<44s} {t:9.2f} s  {t_pot / t:6.2f}x  objective {obj:.5g} ({100 * rel:+.2f}%), {res.n_iters} outer its, peak {p:.1f} MiB")
+        peak = "n/a" if p is None else f"{p:.1f} MiB"
+        print(f"  {label:<44s} {t:9.2f} s  {t_pot / t:6.2f}x  objective {obj:.5g} ({100 * rel:+.2f}%), {res.n_iters} outer its, peak {peak}")
+        if rep and kw.get("structure") == "free" and pair_rounds:
+            med, lo, hi = paired(pot, lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), pair_rounds)
+            print(f"    paired with POT, {pair_rounds} rounds: speed-up {med:.2f}x (quartiles {lo:.2f}-{hi:.2f})")
 
 
 def main():
@@ -178,13 +265,20 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per IPOT entry (median)")
     parser.add_argument("--quick", action="store_true", help="smaller barycenter problem, one run")
     parser.add_argument("--only", choices=("ipot", "barycenter"), default=None, help="run one section")
+    parser.add_argument("--no-sinkhorn", action="store_true", help="skip POT's slow batched log-Sinkhorn rows")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (POT's solvers use one)")
     args = parser.parse_args()
     _mmap_threshold(32 * 1024 * 1024)  # see measure()
-    torch.set_num_threads(2)
-    print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}")
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}, "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
+    print(blas_report())
     if args.only != "barycenter":
-        bench_ipot(128, 40, 145, args.repeat)
-        bench_ipot(64, 200, 200, args.repeat)
+        bw = memory_bandwidth()
+        print(f"memory bandwidth (256 MiB copy): {bw / 1e9:.1f} GB/s")
+        bench_ipot(128, 40, 145, args.repeat, bw, not args.no_sinkhorn)
+        bench_ipot(64, 200, 200, args.repeat, bw, not args.no_sinkhorn)
     if args.only == "ipot":
         return
     if args.quick:

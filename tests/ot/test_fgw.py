@@ -140,3 +140,48 @@ def test_barycenter_threads_do_not_change_the_result():
     threaded = fgw_barycenter(codes, 8, n_jobs=3, generator=torch.Generator().manual_seed(1))
     assert torch.equal(serial.codes, threaded.codes)
     assert serial.history == threaded.history
+
+
+@pytest.mark.parametrize("linear", ["ipot", "sinkhorn"])
+def test_fgw_inexact_linear_step_is_close_to_exact(linear):
+    X, Y = clouds(8, sizes=(14, 17))
+    M, A, B = squared_euclidean_cost(X, Y), euclidean_cost(X, X), euclidean_cost(Y, Y)
+    exact = fgw(M, A, B, alpha=0.5)
+    kw = {"epsilon": 1e-3} if linear == "sinkhorn" else None
+    approx = fgw(M, A, B, alpha=0.5, linear=linear, linear_kw=kw)
+    assert approx.value.item() == pytest.approx(exact.value.item(), rel=0.05)
+    assert approx.marginal_error < 0.05  # the entropic solvers stop at a small marginal error
+    with pytest.raises(ValueError, match="linear must be"):
+        fgw(M, A, B, linear="lp")
+
+
+def test_barycenter_batches_equal_sizes_and_keeps_dtype():
+    g = torch.Generator().manual_seed(9)
+    codes = [torch.randn(30, 3, generator=g) for _ in range(3)] + [torch.randn(24, 3, generator=g)]
+    res = fgw_barycenter(codes, 7, generator=torch.Generator().manual_seed(0))
+    assert res.codes.dtype == torch.float32 and all(T.dtype == torch.float32 for T in res.plans)
+    assert [tuple(T.shape) for T in res.plans] == [(7, 30)] * 3 + [(7, 24)]
+    # the same problems in float64 reach the same objective
+    single = fgw_barycenter([c.double() for c in codes], 7, generator=torch.Generator().manual_seed(0))
+    assert res.objective == pytest.approx(single.objective, rel=1e-3)
+    approx = fgw_barycenter(codes, 7, generator=torch.Generator().manual_seed(0), linear="ipot")
+    assert approx.objective == pytest.approx(res.objective, rel=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("linear", ["exact", "ipot"])
+def test_barycenter_on_cuda_matches_cpu(linear):
+    codes = clouds(10, sizes=(20, 20, 25), d=4)
+    cpu = fgw_barycenter(codes, 6, linear=linear)
+    gpu = fgw_barycenter([c.cuda() for c in codes], 6, linear=linear)
+    assert gpu.codes.device.type == "cuda" and all(T.device.type == "cuda" for T in gpu.plans)
+    assert gpu.objective == pytest.approx(cpu.objective, rel=1e-6 if linear == "exact" else 1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fgw_matches_pot_on_cuda():
+    X, Y = clouds(0)
+    M, A, B = squared_euclidean_cost(X, Y), euclidean_cost(X, X), euclidean_cost(Y, Y)
+    res = fgw(M.cuda(), A.cuda(), B.cuda(), alpha=0.5)
+    ref = ot.gromov.fused_gromov_wasserstein2(M.numpy(), A.numpy(), B.numpy(), alpha=pot_alpha(0.5))
+    assert res.plan.device.type == "cuda" and res.value.item() == pytest.approx(ref, rel=1e-6)

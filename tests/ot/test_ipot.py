@@ -91,10 +91,37 @@ def test_custom_marginals_and_tol_early_stop():
 def test_leading_batch_shape_is_kept():
     C = token_sets(6, B=6, n=4, m=5).reshape(2, 3, 4, 5)
     res = ipot(C)
-    assert res.plan.shape == (2, 3, 4, 5) and res.value.shape == (2, 3) and res.marginal_error.shape == (2, 3)
+    assert (
+        res.plan.shape == (2, 3, 4, 5)
+        and res.value.shape == (2, 3)
+        and res.marginal_error.shape == (2, 3)
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     C = token_sets(7, B=4, n=10, m=12)
     torch.testing.assert_close(ipot(C.cuda()).plan.cpu(), ipot(C).plan, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "kw", [{}, {"cost_scale": 1.0}, {"n_inner": 3, "tol": 1e-4, "n_outer": 300}, {"masked": True}]
+)
+def test_native_kernel_matches_eager(monkeypatch, dtype, kw):
+    from workbench.ot import _native
+
+    if _native.load() is None:
+        pytest.skip("no C compiler: ipot runs the eager path only")
+    kw = dict(kw)
+    C = token_sets(8, B=6, n=9, m=13, dtype=dtype)
+    if kw.pop("masked", False):
+        kw["mask_a"] = torch.arange(9).expand(6, 9) < torch.tensor([9, 5, 3, 9, 1, 7])[:, None]
+        kw["mask_b"] = torch.arange(13).expand(6, 13) < torch.tensor([13, 13, 4, 2, 8, 1])[:, None]
+    native = ipot(C, **kw)
+    monkeypatch.setenv("WORKBENCH_OT_NATIVE", "0")
+    eager = ipot(C, **kw)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(native.plan, eager.plan, rtol=tol, atol=tol * 1e-2)
+    torch.testing.assert_close(native.value, eager.value, rtol=tol, atol=tol * 1e-2)
+    assert native.converged == eager.converged

@@ -83,7 +83,8 @@ def prepare(C: Tensor, a, b, mask_a, mask_b) -> Problem:
         mb = mask_b if mask_b is not None else torch.ones(*lead, m, dtype=torch.bool, device=C.device)
         valid = ma.unsqueeze(-1) & mb.unsqueeze(-2)
         C = torch.where(valid, C, torch.zeros((), dtype=C.dtype, device=C.device))
-    if not bool(torch.isfinite(C).all()):
+    lo, hi = torch.aminmax(C)  # one pass without a mask tensor; NaN and inf propagate
+    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
         raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
     B = 1
     for s in lead:

@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
-from workbench.ot.fgw import _cg, _weights
+from workbench.ot.fgw import Linear, _cg_batch, _weights
 from workbench.ot.result import BarycenterResult
 
 __all__ = ["fgw_barycenter", "kmeans_init"]
 
 
-def _sqdist(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    d = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2 * X @ Y.T
-    return np.maximum(d, 0.0)
+def _sqdist(X: Tensor, Y: Tensor) -> Tensor:
+    """Squared distances ``[..., n, m]`` of batched point sets ``[..., n, d]`` and ``[..., m, d]``."""
+    d = (X * X).sum(-1).unsqueeze(-1) + (Y * Y).sum(-1).unsqueeze(-2) - 2 * X @ Y.transpose(-1, -2)
+    return d.clamp_min(0.0)
 
 
-def _dist(X: np.ndarray) -> np.ndarray:
-    D = np.sqrt(_sqdist(X, X))
-    np.fill_diagonal(D, 0.0)
-    return (D + D.T) / 2
+def _dist(X: Tensor) -> Tensor:
+    D = _sqdist(X, X).sqrt()
+    D.diagonal(dim1=-2, dim2=-1).zero_()
+    return (D + D.transpose(-1, -2)) / 2
 
 
 def kmeans_init(codes: Sequence[Tensor], n_points: int, *, generator: torch.Generator | None = None, n_iters: int = 10) -> Tensor:
@@ -75,6 +74,8 @@ def fgw_barycenter(
     fgw_tol: float = 1e-7,
     warm_start: bool = True,
     n_jobs: int | None = None,
+    linear: Linear = "exact",
+    linear_kw: dict | None = None,
 ) -> BarycenterResult:
     r"""FGW barycenter :math:`Z_B` of latent codes (Eq. 1 and Algorithm 2 of the OTM paper).
 
@@ -82,7 +83,9 @@ def fgw_barycenter(
         Z_B, \{T_m^*\} = \arg\min_{Z} \sum_m \lambda_m \mathrm{FGW}(Z, Z_m; \alpha)
 
     alternating (i) one FGW problem per modality by :func:`~workbench.ot.fgw`'s conditional
-    gradient (Algorithm 1), warm-started from the previous outer iteration's plan, and
+    gradient (Algorithm 1), warm-started from the previous outer iteration's plan, batched over
+    modalities of equal size and run in torch on the codes' device (only ``linear="exact"``'s
+    network simplex visits the host), and
     (ii) the feature update of Algorithm 2,
 
     .. math::
@@ -114,9 +117,13 @@ def fgw_barycenter(
         init_structure: Optional initial :math:`A` ``[N_B, N_B]`` (``structure="free"`` only);
             default the distances of the initial codes.
         generator: Randomness of the initialisation; default a fresh generator seeded with 0.
-        n_jobs: Threads solving the modalities' FGW problems of one outer iteration in parallel
-            (POT's network simplex releases the GIL); default ``min(M, torch.get_num_threads())``.
+        n_jobs: Threads running the exact linear steps of the modalities in parallel (POT's
+            network simplex releases the GIL); default ``min(M, torch.get_num_threads())``.
             The result does not depend on it.
+        linear: Linear step of the conditional gradient: ``"exact"`` (default, POT's network
+            simplex on the host), ``"ipot"`` or ``"sinkhorn"`` (batched on the device, inexact:
+            ``bench/ot_bench.py`` prints the objective gap).
+        linear_kw: Keyword arguments of the ``"ipot"``/``"sinkhorn"`` solver.
         n_outer: Cap on outer iterations.
         tol: Stop when the objective's relative change is below ``tol``.
         fgw_max_iter: Cap on conditional-gradient steps per FGW problem.
@@ -141,10 +148,15 @@ def fgw_barycenter(
     if structure not in ("features", "free"):
         raise ValueError(f"structure must be 'features' or 'free', got {structure!r}.")
     M = len(codes)
-    lam = np.full(M, 1.0 / M) if lambdas is None else _weights(np.asarray(lambdas, dtype=float), M, "lambdas")
-    Zs = [z.detach().cpu().double().numpy() for z in codes]
-    mus = [_weights(None if weights is None else weights[i], z.shape[0], f"weights[{i}]") for i, z in enumerate(Zs)]
-    Bs = [_dist(z) if structures is None else structures[i].detach().cpu().double().numpy() for i, z in enumerate(Zs)]
+    ref = codes[0]
+    dt = torch.float64  # the solver works in float64 (as POT); results come back in the codes' dtype
+    dev = ref.device
+    lam = (torch.full((M,), 1.0 / M, dtype=dt, device=dev) if lambdas is None
+           else _weights(torch.as_tensor(list(lambdas), dtype=torch.float64), M, "lambdas", dt, dev))
+    lam_f = lam.tolist()
+    Zs = [z.detach().to(dt) for z in codes]
+    mus = [_weights(None if weights is None else weights[i], z.shape[0], f"weights[{i}]", dt, dev) for i, z in enumerate(Zs)]
+    Bs = [_dist(z) if structures is None else structures[i].detach().to(dtype=dt, device=dev) for i, z in enumerate(Zs)]
     g = generator if generator is not None else torch.Generator(device="cpu").manual_seed(0)
     if isinstance(init, Tensor):
         if init.shape != (n_points, d):
@@ -158,31 +170,42 @@ def fgw_barycenter(
         Z0 = codes[0].detach()[idx.to(codes[0].device)]
     else:
         raise ValueError(f"init must be 'kmeans', 'modality' or a tensor [N_B, d], got {init!r}.")
-    Zb = Z0.cpu().double().numpy().copy()
-    muB = np.full(n_points, 1.0 / n_points)
-    A = _dist(Zb) if init_structure is None else init_structure.detach().cpu().double().numpy()
-    plans: list[np.ndarray | None] = [None] * M
+    Zb = Z0.to(dtype=dt, device=dev).clone()
+    muB = torch.full((n_points,), 1.0 / n_points, dtype=dt, device=dev)
+    A = _dist(Zb) if init_structure is None else init_structure.detach().to(dtype=dt, device=dev)
+    # Modalities of equal size are solved as one batch: groups of indices, stacked inputs.
+    groups: dict[int, list[int]] = {}
+    for i, z in enumerate(Zs):
+        groups.setdefault(z.shape[0], []).append(i)
+    batches = [(ix, torch.stack([Zs[i] for i in ix]), torch.stack([Bs[i] for i in ix]), torch.stack([mus[i] for i in ix]))
+               for ix in groups.values()]
+    state: list[tuple[Tensor, Tensor] | None] = [None] * len(batches)  # (T, T B) per batch
+    plans: list[Tensor | None] = [None] * M
     history: list[float] = []
     converged, it = False, 0
     workers = max(1, min(M, n_jobs if n_jobs is not None else torch.get_num_threads()))
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-
-    def solve(m: int):
-        return _cg(_sqdist(Zb, Zs[m]), A, Bs[m], muB, mus[m], float(alpha),
-                   plans[m] if warm_start else None, fgw_max_iter, fgw_tol, fgw_tol)
-
     stack = contextlib.ExitStack()
-    if pool is not None:
-        stack.callback(pool.shutdown)
+    if workers > 1 and linear == "exact":
         # One BLAS thread per worker while they run: nested threads would oversubscribe cores.
         stack.enter_context(threadpool_limits(1, user_api="blas"))
     with stack:
         for it in range(1, n_outer + 1):
-            solved = list(pool.map(solve, range(M)) if pool is not None else map(solve, range(M)))
             obj = 0.0
-            for m, (T, f, _, _) in enumerate(solved):  # summed in modality order: deterministic
-                plans[m] = T
-                obj += lam[m] * f
+            fs = [0.0] * M
+            for bi, (ix, Zm, Bm, mum) in enumerate(batches):
+                K = len(ix)
+                Mc = _sqdist(Zb.expand(K, *Zb.shape), Zm)
+                T0, TB0 = state[bi] if (warm_start and state[bi] is not None) else (None, None)
+                T, TB, f, _, _ = _cg_batch(Mc, A.expand(K, *A.shape), Bm, muB.expand(K, -1), mum, float(alpha), T0, TB0,
+                                           max_iter=fgw_max_iter, tol_rel=fgw_tol, tol_abs=fgw_tol, linear=linear,
+                                           linear_kw=linear_kw, n_jobs=workers)
+                state[bi] = (T, TB)
+                for k, i in enumerate(ix):
+                    plans[i] = T[k]
+                for k, f_k in zip(ix, f.tolist()):
+                    fs[k] = f_k
+            for m in range(M):  # summed in modality order: deterministic
+                obj += lam_f[m] * fs[m]
             if history and abs(history[-1] - obj) <= tol * max(abs(obj), 1e-300):
                 history.append(obj)
                 converged = True
@@ -190,13 +213,17 @@ def fgw_barycenter(
             history.append(obj)
             if it == n_outer:
                 break
-            Zb = sum(lam[m] * (plans[m] @ Zs[m]) for m in range(M)) / muB[:, None]
+            Zb = sum(lam_f[m] * (plans[m] @ Zs[m]) for m in range(M)) / muB[:, None]
             if structure == "features":
                 A = _dist(Zb)
             else:
-                A = sum(lam[m] * (plans[m] @ Bs[m] @ plans[m].T) for m in range(M)) / np.outer(muB, muB)
-    ref = codes[0]
-    as_t = lambda x: torch.as_tensor(x, dtype=ref.dtype, device=ref.device)  # noqa: E731
+                A = torch.zeros_like(A)
+                for bi, (ix, _, _, _) in enumerate(batches):
+                    T, TB = state[bi]
+                    w = torch.as_tensor([lam_f[i] for i in ix], dtype=dt, device=dev).view(-1, 1, 1)
+                    A = A + (w * torch.bmm(TB, T.transpose(1, 2))).sum(0)  # sum_m lambda_m T_m B_m T_m^T
+                A = A / (muB[:, None] * muB[None, :])
+    as_t = lambda x: x.to(dtype=ref.dtype if ref.is_floating_point() else dt)  # noqa: E731
     return BarycenterResult(
         codes=as_t(Zb), structure=as_t(A), plans=tuple(as_t(T) for T in plans), weights=as_t(muB),
         objective=float(history[-1]), history=tuple(history), n_iters=it, converged=converged,

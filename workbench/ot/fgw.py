@@ -12,6 +12,10 @@ So ``alpha_POT = 1 - alpha`` (see :func:`pot_alpha`). The objectives are then id
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
 import numpy as np
 import ot
 import scipy.sparse as sp
@@ -22,73 +26,160 @@ from workbench.ot.result import OTResult
 
 __all__ = ["fgw", "pot_alpha", "fgw_objective"]
 
+Linear = Literal["exact", "ipot", "sinkhorn"]
+
 
 def pot_alpha(alpha: float) -> float:
     """Map the OTM paper's ``alpha`` (weight of the W term) to POT's (weight of the GW term)."""
     return 1.0 - float(alpha)
 
 
-def _np(x, name):
+def _tensor(x, name, dtype=None, device=None) -> Tensor:
     if isinstance(x, Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64)
+        x = x.detach()
+        return x.to(dtype=dtype or (x.dtype if x.is_floating_point() else torch.float64), device=device or x.device)
+    return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype or torch.float64, device=device)
 
 
-def _weights(w, size, name):
+def _weights(w, size, name, dtype=torch.float64, device=None) -> Tensor:
     if w is None:
-        return np.full(size, 1.0 / size)
-    w = _np(w, name).reshape(-1)
+        return torch.full((size,), 1.0 / size, dtype=dtype, device=device)
+    w = _tensor(w, name, dtype, device).reshape(-1)
     if w.shape != (size,):
-        raise ValueError(f"Weights {name} have shape {w.shape}, expected ({size},) to match the structure matrix.")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"Weights {name} have shape {tuple(w.shape)}, expected ({size},) to match the structure matrix.")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
         raise ValueError(f"Weights {name} must be finite and non-negative.")
-    if abs(w.sum() - 1) > 1e-6:
-        raise ValueError(f"Weights {name} must sum to 1 (found {w.sum():.6g}); divide them by their sum.")
+    total = float(w.sum())
+    if abs(total - 1) > 1e-6:
+        raise ValueError(f"Weights {name} must sum to 1 (found {total:.6g}); divide them by their sum.")
     return w
 
 
-def _check_square(X, name, size=None):
+def _check_square(X: Tensor, name, size=None):
     if X.ndim != 2 or X.shape[0] != X.shape[1] or X.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square matrix [n, n], got shape {X.shape}.")
+        raise ValueError(f"{name} must be a non-empty square matrix [n, n], got shape {tuple(X.shape)}.")
     if size is not None and X.shape[0] != size:
         raise ValueError(f"{name} has {X.shape[0]} rows, expected {size} to match the other inputs.")
-    if not np.allclose(X, X.T, atol=1e-8 * max(1.0, np.abs(X).max())):
+    tol = 1e-8 * max(1.0, float(X.abs().max())) if X.dtype == torch.float64 else 1e-5 * max(1.0, float(X.abs().max()))
+    if not bool(((X - X.T).abs() <= tol).all()):
         raise ValueError(f"{name} must be symmetric (a distance or similarity matrix); use (X + X.T) / 2.")
 
 
-def _cg(M, A, B, p, q, alpha, T0, max_iter, tol_rel, tol_abs):
-    """Conditional gradient on f(T) = alpha <M,T> + (1-alpha) <constC - 2 A T B, T> (numpy)."""
+_emd_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, pid that made it)
+
+
+def _exact_vertices(grad: Tensor, p: Tensor, q: Tensor, todo: list[int], n_jobs: int) -> list[np.ndarray]:
+    """Exact LP vertices argmin <grad_k, T> over Pi(p_k, q_k) with POT's network simplex (host, float64)."""
+    global _emd_pool
+    G = grad[todo].detach().to("cpu", torch.float64).numpy()
+    P = p[todo].detach().to("cpu", torch.float64).numpy()
+    Q = q[todo].detach().to("cpu", torch.float64).numpy()
+
+    def one(i):  # shift: the same LP, POT needs a non-negative cost
+        return ot.emd(P[i], Q[i], G[i] - G[i].min(), numItermax=1_000_000)
+
+    if n_jobs > 1 and len(todo) > 1:  # the network simplex releases the GIL
+        if _emd_pool is None or _emd_pool[1] != os.getpid() or _emd_pool[0]._max_workers < n_jobs:  # new after a fork
+            _emd_pool = (ThreadPoolExecutor(n_jobs, thread_name_prefix="workbench-emd"), os.getpid())
+        return list(_emd_pool[0].map(one, range(len(todo))))
+    return [one(i) for i in range(len(todo))]
+
+
+def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=1e-9, tol_abs=1e-9,
+              linear: Linear = "exact", linear_kw=None, n_jobs=1):
+    """Conditional gradient for K FGW problems at once (torch, on the inputs' device).
+
+    f(T) = alpha <M, T> + (1 - alpha) <constC - 2 A T B, T>, with M [K, n, m], A [K, n, n],
+    B [K, m, m] (A and B symmetric), p [K, n], q [K, m]. The plan's product ``T B`` is carried
+    along (and may be passed back in as ``TB0`` with ``T0``). With the exact linear step the LP
+    vertex ``S`` is sparse (at most n + m - 1 entries): ``S B`` costs (n + m) m instead of n m^2
+    and every inner product with ``S`` is a gather. With D = S - T and symmetric A, B, the line
+    search needs <A D B, D> = <A S B, S> - 2 <A T B, S> + <A T B, T>.
+
+    Returns (T, TB, f [K], iters [K] (long), converged [K] (bool)).
+    """
+    K, n, m = M.shape
     beta = 1.0 - alpha
-    constC = np.outer((A * A) @ p, np.ones_like(q)) + np.outer(np.ones_like(p), (B * B) @ q)
-    T = np.outer(p, q) if T0 is None else T0.copy()
-    ATB = A @ (T @ B)
+    dev, dt = M.device, M.dtype
+    constC = ((A * A) @ p.unsqueeze(-1)) + ((B * B) @ q.unsqueeze(-1)).transpose(1, 2)
     lin = alpha * M + beta * constC
-    f = float(np.sum((lin - 2 * beta * ATB) * T))
-    it, converged = 0, False
-    while it < max_iter:
-        it += 1
-        grad = lin - 4 * beta * ATB  # gradient of f up to the constant beta*constC
-        Tt = ot.emd(p, q, grad - grad.min(), numItermax=1_000_000)  # shift: same LP, POT needs >= 0
-        AttB = A @ (sp.csr_matrix(Tt) @ B)  # the LP vertex is sparse (<= n + m - 1 entries)
-        D = Tt - T
-        ADB = AttB - ATB
-        qa = -2 * beta * float(np.sum(ADB * D))
-        qb = float(np.sum(lin * D)) - 4 * beta * float(np.sum(ATB * D))
-        if qa > 0:
-            tau = min(1.0, max(0.0, -qb / (2 * qa)))
-        else:
-            tau = 1.0 if qa + qb < 0 else 0.0
-        delta = qb * tau + qa * tau * tau
-        if tau > 0:
-            T = T + tau * D
-            ATB = ATB + tau * ADB
-        f_new = f + delta
-        change = abs(delta)
-        f = f_new
-        if tau == 0 or change <= tol_abs or change <= tol_rel * abs(f):
-            converged = True
+    T = p.unsqueeze(-1) * q.unsqueeze(1) if T0 is None else T0.clone()
+    TB = torch.bmm(T, B) if TB0 is None else TB0.clone()
+    ATB = torch.bmm(A, TB)
+    f = ((lin - 2 * beta * ATB) * T).sum((1, 2))
+    active = torch.ones(K, dtype=torch.bool, device=dev)
+    iters = torch.zeros(K, dtype=torch.long, device=dev)
+    kw = dict(linear_kw or {})
+    grad = torch.empty_like(T)
+    SB = torch.empty_like(TB)
+    ASB = torch.empty_like(TB)
+    host_B = B.detach().numpy() if dev.type == "cpu" and linear == "exact" else None
+    zero = torch.zeros((), dtype=dt, device=dev)
+    for _ in range(max_iter):
+        todo = active.nonzero().flatten().tolist() if K > 1 else ([0] if bool(active[0]) else [])
+        if not todo:
             break
-    return T, f, it, converged
+        iters[todo] += 1
+        torch.add(lin, ATB, alpha=-4 * beta, out=grad)  # gradient of f up to the constant beta*constC
+        lin_T = (lin * T).sum((1, 2))
+        atb_T = (ATB * T).sum((1, 2))
+        if linear == "exact":
+            verts = _exact_vertices(grad, p, q, todo, n_jobs)
+            SB.zero_()
+            bs, is_, js, vs = [], [], [], []
+            for k, V in zip(todo, verts):
+                i, j = np.nonzero(V)
+                v = V[i, j]
+                if host_B is not None:  # sparse rows of B, summed on the host
+                    SB[k] = torch.from_numpy(sp.csr_matrix((v, (i, j)), shape=(n, m)) @ host_B[k])
+                bs.append(np.full(i.shape, k))
+                is_.append(i)
+                js.append(j)
+                vs.append(v)
+            b_ = torch.as_tensor(np.concatenate(bs), device=dev)
+            i_ = torch.as_tensor(np.concatenate(is_), device=dev)
+            j_ = torch.as_tensor(np.concatenate(js), device=dev)
+            v_ = torch.as_tensor(np.concatenate(vs), dtype=dt, device=dev)
+            if host_B is None:
+                SB.view(K * n, m).index_add_(0, b_ * n + i_, v_.unsqueeze(1) * B.reshape(K * m, m)[b_ * m + j_])
+            torch.bmm(A, SB, out=ASB)
+
+            def dot_S(X, b_=b_, i_=i_, j_=j_, v_=v_):  # <X_k, S_k> for every k (0 where k is done)
+                return torch.zeros(K, dtype=dt, device=dev).index_add_(0, b_, X[b_, i_, j_] * v_)
+        else:
+            from workbench.ot.ipot import ipot
+            from workbench.ot.sinkhorn import sinkhorn
+
+            S = torch.zeros_like(T)
+            idx = torch.as_tensor(todo, device=dev)
+            solve = ipot if linear == "ipot" else sinkhorn
+            S[idx] = solve(grad[idx], p[idx], q[idx], **kw).plan.to(dt)
+            torch.bmm(S, B, out=SB)
+            torch.bmm(A, SB, out=ASB)
+
+            def dot_S(X, S=S):
+                return (X * S).sum((1, 2))
+        atb_S = dot_S(ATB)
+        qa = -2 * beta * (dot_S(ASB) - 2 * atb_S + atb_T)
+        qb = (dot_S(lin) - lin_T) - 4 * beta * (atb_S - atb_T)
+        tau_q = (-qb / (2 * qa).clamp_min(torch.finfo(dt).tiny)).clamp(0.0, 1.0)
+        tau = torch.where(qa > 0, tau_q, ((qa + qb) < 0).to(dt))
+        tau = torch.where(active, tau, zero)
+        delta = torch.where(active, qb * tau + qa * tau * tau, zero)
+        t3 = tau.view(K, 1, 1)
+        T.mul_(1 - t3)  # T + tau (S - T)
+        if linear == "exact":
+            T.index_put_((b_, i_, j_), tau[b_] * v_, accumulate=True)
+        else:
+            T.add_(t3 * S)
+        TB.lerp_(SB, t3)
+        ATB.lerp_(ASB, t3)
+        f = f + delta
+        change = delta.abs()
+        done = (tau == 0) | (change <= tol_abs) | (change <= tol_rel * f.abs())
+        active = active & ~done
+    converged = ~active
+    return T, TB, f, iters, converged
 
 
 def fgw(
@@ -102,6 +193,8 @@ def fgw(
     max_iter: int = 100,
     tol: float = 1e-9,
     plan_init: Tensor | None = None,
+    linear: Linear = "exact",
+    linear_kw: dict | None = None,
 ) -> OTResult:
     r"""Fused Gromov-Wasserstein by conditional gradient (Algorithm 1 of the OTM paper).
 
@@ -112,8 +205,11 @@ def fgw(
         + (1-\alpha) \sum_{ijkl} |A_{ik} - B_{jl}|^2 T_{ij} T_{kl}.
 
     Each step solves the linear problem at the gradient exactly with POT's network flow
-    (``ot.emd``) and takes the closed-form step of the quadratic line search (Vayer et al.
-    2019, as in POT). Note: the OTM paper's Algorithm 1 writes the linearised cost as
+    (``ot.emd``, ``linear="exact"``, the default) and takes the closed-form step of the quadratic
+    line search (Vayer et al. 2019, as in POT). The iterations run in torch on the inputs'
+    device; only the exact linear step goes through the host. ``linear="ipot"`` or
+    ``"sinkhorn"`` replaces it by :func:`~workbench.ot.ipot` / :func:`~workbench.ot.sinkhorn`
+    on the device (an inexact direction: a slightly higher objective, see ``bench/ot_bench.py``). Note: the OTM paper's Algorithm 1 writes the linearised cost as
     :math:`\alpha D - 2(1-\alpha) A T A_m`; the true gradient of Eq. (2) has
     :math:`4(1-\alpha) A T A_m` (the quadratic term counts both ``T`` factors), which is what
     POT and this function use, so the line search and the LP step minimise the same objective.
@@ -132,6 +228,9 @@ def fgw(
         tol: Stop when the objective changes by less than ``tol`` (relative or absolute) or the
             line search returns a zero step.
         plan_init: Warm start ``[n, m]`` (a feasible plan); default :math:`a b^\top`.
+        linear: Solver of the linear subproblem: ``"exact"`` (POT's network simplex on the host),
+            ``"ipot"`` or ``"sinkhorn"`` (batched, on the device).
+        linear_kw: Keyword arguments of that solver (e.g. ``{"n_outer": 100}`` for IPOT).
 
     Returns:
         OTResult: ``plan [n, m]``; ``value`` is the FGW objective, differentiable in ``M``,
@@ -139,30 +238,36 @@ def fgw(
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1] (weight of the Wasserstein term), got {alpha}.")
-    An, Bn = _np(A, "A"), _np(B, "B")
-    _check_square(An, "A")
-    _check_square(Bn, "B")
-    n, m = An.shape[0], Bn.shape[0]
+    if linear not in ("exact", "ipot", "sinkhorn"):
+        raise ValueError(f"linear must be 'exact', 'ipot' or 'sinkhorn', got {linear!r}.")
+    ref = next((x for x in (A, M, B) if isinstance(x, Tensor) and x.is_floating_point()), None)
+    out_dtype = ref.dtype if ref is not None else torch.float64
+    dtype = torch.float64  # the solver works in float64 (as POT), on the inputs' device
+    device = ref.device if ref is not None else torch.device("cpu")
+    At, Bt = _tensor(A, "A", dtype, device), _tensor(B, "B", dtype, device)
+    _check_square(At, "A")
+    _check_square(Bt, "B")
+    n, m = At.shape[0], Bt.shape[0]
     if M is None:
-        Mn, alpha = np.zeros((n, m)), 0.0
+        Mt, alpha = torch.zeros(n, m, dtype=dtype, device=device), 0.0
     else:
-        Mn = _np(M, "M")
-        if Mn.shape != (n, m):
-            raise ValueError(f"M has shape {Mn.shape}, expected ({n}, {m}) from A [n, n] and B [m, m].")
-    p, q = _weights(a, n, "a"), _weights(b, m, "b")
+        Mt = _tensor(M, "M", dtype, device)
+        if Mt.shape != (n, m):
+            raise ValueError(f"M has shape {tuple(Mt.shape)}, expected ({n}, {m}) from A [n, n] and B [m, m].")
+    p, q = _weights(a, n, "a", dtype, device), _weights(b, m, "b", dtype, device)
     T0 = None
     if plan_init is not None:
-        T0 = _np(plan_init, "plan_init")
+        T0 = _tensor(plan_init, "plan_init", dtype, device)
         if T0.shape != (n, m):
-            raise ValueError(f"plan_init has shape {T0.shape}, expected ({n}, {m}).")
-    T, _, it, conv = _cg(Mn, An, Bn, p, q, float(alpha), T0, int(max_iter), tol, tol)
-    ref = A if isinstance(A, Tensor) else (M if isinstance(M, Tensor) else torch.as_tensor(An))
-    plan = torch.as_tensor(T, dtype=ref.dtype if ref.is_floating_point() else torch.float64, device=ref.device)
-    value = fgw_objective(plan, M, A, B, alpha=alpha)
-    err = (plan.sum(1) - torch.as_tensor(p, dtype=plan.dtype, device=plan.device)).abs().sum() + (
-        plan.sum(0) - torch.as_tensor(q, dtype=plan.dtype, device=plan.device)
-    ).abs().sum()
-    return OTResult(plan=plan, value=value, marginal_error=err, n_iters=it, converged=conv)
+            raise ValueError(f"plan_init has shape {tuple(T0.shape)}, expected ({n}, {m}).")
+        T0 = T0[None]
+    T, _, _, it, conv = _cg_batch(Mt[None], At[None], Bt[None], p[None], q[None], float(alpha), T0, max_iter=int(max_iter),
+                                  tol_rel=tol, tol_abs=tol, linear=linear, linear_kw=linear_kw)
+    plan = T[0].to(out_dtype)
+    p, q = p.to(out_dtype), q.to(out_dtype)
+    value = fgw_objective(plan, M, A if isinstance(A, Tensor) else At, B if isinstance(B, Tensor) else Bt, alpha=alpha)
+    err = (plan.sum(1) - p).abs().sum() + (plan.sum(0) - q).abs().sum()
+    return OTResult(plan=plan, value=value, marginal_error=err, n_iters=int(it[0]), converged=bool(conv[0]))
 
 
 def fgw_objective(plan: Tensor, M: Tensor | None, A: Tensor, B: Tensor, *, alpha: float = 0.5) -> Tensor:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from workbench.ot import _native
 from workbench.ot._checks import finish, prepare, reduce_cost, scale_of
 from workbench.ot.result import OTResult
 
@@ -60,6 +61,10 @@ def ipot(
     * Scalings are accumulated as vectors and folded into the kernel every few iterations, so an
       iteration costs one elementwise product and two matrix-vector products; entries below
       ``sqrt(finfo.tiny)`` are flushed to zero so that no subnormal numbers slow CPU runs.
+    * On the CPU, where a C compiler works, the same iterations run in a small C kernel
+      (``workbench/ot/_native.py``, built once per machine) that solves one problem at a time
+      while it stays in cache; elsewhere (GPU, no compiler, ``WORKBENCH_OT_NATIVE=0``) the eager
+      torch path runs. Both agree to rounding.
 
     Args:
         C: Cost matrices, shape ``[..., n, m]`` (any leading batch shape, or none).
@@ -72,9 +77,10 @@ def ipot(
         n_inner: Sinkhorn scalings per proximal step; ViLT uses 1.
         mask_a: Bool ``[..., n]``, True for real tokens, False for padding.
         mask_b: Bool ``[..., m]``, True for real tokens, False for padding.
-        tol: If given, stop once every problem's L1 marginal error is at most ``tol`` (checked
-            every few iterations); ``converged`` then tells whether that happened. If None, run
-            ``n_outer`` iterations and report ``converged`` for an error below 1e-3.
+        tol: If given, each problem stops once its L1 marginal error is at most ``tol`` (checked
+            every few iterations; ``n_iters`` is then the largest count run) and ``converged``
+            tells whether every problem's error is below ``tol``. If None, run ``n_outer``
+            iterations and report ``converged`` for an error below 1e-3.
         cost_scale: ``"max"`` (default, scale free) or a positive float dividing the reduced cost.
 
     Returns:
@@ -107,6 +113,12 @@ def _ipot_kernel(C, mu, nu, valid, *, beta, n_outer, n_inner, tol, cost_scale):
     """IPOT on ``[B, n, m]`` with pending scalings; returns (plan, n_iters, reached_tol)."""
     tiny = torch.finfo(C.dtype).tiny
     flush = tiny**0.5  # P >= flush and G >= flush keep every product a normal number
+    headroom = 20.0 if C.dtype == torch.float32 else 200.0
+    native = C.device.type == "cpu" and _native.load() is not None
+    if native and cost_scale == "max":  # the same steps, one problem at a time in cache (_native.py)
+        k = int(min(10, max(1, math.floor(headroom * beta))))
+        return _native.ipot_full_cpu(C, valid, mu, nu, beta=beta, n_outer=n_outer, n_inner=n_inner, k=k,
+                                     flush=flush, tiny=tiny, tol=tol)
     Cr = reduce_cost(C, valid)  # +inf on padding
     if cost_scale == "max":
         scale = scale_of(Cr, valid)
@@ -118,7 +130,6 @@ def _ipot_kernel(C, mu, nu, valid, *, beta, n_outer, n_inner, tol, cost_scale):
     G = torch.exp(-Cr / (beta * scale))
     F.threshold(G, flush, 0.0, inplace=True)
     # Fold scalings into P every k steps: P >= flush * exp(-k*step) stays a normal number.
-    headroom = 20.0 if C.dtype == torch.float32 else 200.0
     k = int(min(10, max(1, math.floor(headroom / max(step, 1e-12)))))
     B, n, m = C.shape
     mu = mu.unsqueeze(1)  # [B, 1, n]
@@ -126,7 +137,13 @@ def _ipot_kernel(C, mu, nu, valid, *, beta, n_outer, n_inner, tol, cost_scale):
     P = torch.ones_like(G) if valid is None else valid.to(C.dtype)  # T0 = 1 on real entries
     row = torch.ones(B, 1, n, dtype=C.dtype, device=C.device)  # pending diag scalings of P
     col = torch.ones(B, 1, m, dtype=C.dtype, device=C.device)
+    if native:
+        P = P.contiguous()
+        n_iters, reached = _native.ipot_cpu(P, G, mu.squeeze(1), nu.squeeze(1), n_outer=n_outer, n_inner=n_inner,
+                                            k=k, flush=flush, tiny=tiny, tol=tol)
+        return P, n_iters, reached
     sb = nu.clone()  # the Sinkhorn b vector, carried across outer iterations as in IPOT
+    out, active = P, None  # with tol, problems that reach it leave the batch (as in the C kernel)
     reached = False
     t = 0
     while t < n_outer:
@@ -144,10 +161,23 @@ def _ipot_kernel(C, mu, nu, valid, *, beta, n_outer, n_inner, tol, cost_scale):
             col.fill_(1.0)
             if tol is not None and t < n_outer:
                 err = (P.sum(-1) - mu.squeeze(1)).abs().sum(-1) + (P.sum(-2) - nu.squeeze(1)).abs().sum(-1)
-                if bool((err <= tol).all()):
+                done = err <= tol
+                if bool(done.all()):
                     reached = True
                     break
-    return P, t, reached
+                if bool(done.any()):  # each problem stops at its own check: batched == looped
+                    idx = torch.arange(P.shape[0], device=P.device) if active is None else active
+                    if active is None:
+                        out = P.clone()
+                    out[idx[done]] = P[done]
+                    keep = ~done
+                    active = idx[keep]
+                    P, G, mu, nu, sb = P[keep], G[keep], mu[keep], nu[keep], sb[keep]
+                    row, col = row[keep], col[keep]
+    if active is None:
+        return P, t, reached
+    out[active] = P
+    return out, t, reached
 
 
 def ipot_error_curve(
