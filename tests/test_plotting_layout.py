@@ -71,3 +71,42 @@ def test_plot_plan_has_integer_ticks():
         inside = [t for t in ticks if -0.5 <= t <= 11.5]
         assert inside and all(float(t).is_integer() for t in inside)
     assert overlapping_texts(ax.figure) == []
+
+
+def _wma_grid(alphas, betas, seeds=(0, 1, 2)) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for cond in ("normal", "noise/text", "missing/image"):
+        for s in seeds:
+            rows.append(dict(regime="baseline", alpha=0.0, beta=0.0, condition=cond, seed=s,
+                             value=0.71 + 0.01 * rng.normal()))  # fmt: skip
+            for a in alphas:
+                for b in betas:
+                    rows.append(dict(regime="WMA", alpha=a, beta=b, condition=cond, seed=s,
+                                     value=0.715 + 0.003 * rng.normal()))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_small_alpha_beta_grid_is_drawn_as_bars_with_error_bars():
+    from workbench.plotting import alpha_beta_heatmaps
+
+    axes = alpha_beta_heatmaps(_wma_grid([1.0], [0.5, 2.0]))
+    ax = axes[0]
+    assert not ax.images and len(ax.patches) == 2  # two bars, no heatmap
+    assert any(type(c).__name__ == "ErrorbarContainer" for c in ax.containers)
+    assert any(line.get_linestyle() == "--" for line in ax.lines)  # the baseline
+    assert overlapping_texts(ax.figure) == []
+
+
+def test_paper_sized_alpha_beta_grid_stays_a_heatmap_without_overlaps():
+    from workbench.plotting import alpha_beta_heatmaps
+
+    betas = [0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+    axes = alpha_beta_heatmaps(_wma_grid([0.1, 0.2, 1.0, 5.0], betas, seeds=(0,)))
+    assert axes[0].images
+    bad = [
+        p
+        for p in overlapping_texts(axes[0].figure)
+        if not all(t.replace(".", "").isdigit() for t in p)
+    ]
+    assert bad == []

@@ -41,11 +41,15 @@ def alpha_beta_heatmaps(
     higher_is_better: bool = True,
     fmt: str = "{:.3f}",
     cmap: str = "viridis",
+    bars_below: int = 5,
 ):
     """One α×β heatmap per test case, as the rows of Tables 3-6 of the WMA paper.
 
     Cells are the mean over seeds of the WMA runs; a cell at least as good as the baseline
     (``regime == "baseline"``, same test case) is printed in bold, as the paper's tables do.
+    A grid of at most ``bars_below`` cells (e.g. the smoke profile's α = 1, β ∈ {0.5, 2}) is
+    drawn as bars with the seeds' standard deviation as error bars and the baseline as a line
+    instead: a colour bar spanning a few thousandths says less than the numbers and their spread.
 
     Args:
         grid: the frame of :func:`~workbench.experiments.wma.run_grid`.
@@ -54,6 +58,7 @@ def alpha_beta_heatmaps(
         higher_is_better: False for an error metric (MAE), which flips "better".
         fmt: format of the cell annotations.
         cmap: colour map.
+        bars_below: grids with fewer α×β cells than this are drawn as bars.
 
     Returns:
         The array of Axes drawn on.
@@ -90,6 +95,9 @@ def alpha_beta_heatmaps(
         table = wma[wma["condition"] == cond].pivot_table(
             index="alpha", columns="beta", values="value", aggfunc="mean"
         )
+        if table.size < bars_below:
+            _bars(ax, wma[wma["condition"] == cond], base.get(cond, np.nan), cond, fmt)
+            continue
         table = table.sort_index(ascending=False)
         im = ax.imshow(table.to_numpy(), cmap=cmap, aspect="auto")
         many = table.shape[1] > 8
@@ -125,6 +133,25 @@ def alpha_beta_heatmaps(
     for ax in axes[len(conditions) :]:
         ax.set_visible(False)
     return axes
+
+
+def _bars(ax, rows: pd.DataFrame, ref: float, cond: str, fmt: str) -> None:
+    """Mean ± std over seeds of each (α, β) cell as a bar, the baseline as a dashed line."""
+    stats = rows.groupby(["alpha", "beta"])["value"].agg(["mean", "std"]).reset_index()
+    labels = [f"α={a:g}\nβ={b:g}" for a, b in zip(stats["alpha"], stats["beta"])]
+    x = np.arange(len(stats))
+    ax.bar(x, stats["mean"], yerr=stats["std"].fillna(0.0), capsize=4, color="tab:blue", alpha=0.8)
+    lo = float((stats["mean"] - stats["std"].fillna(0.0)).min())
+    hi = float((stats["mean"] + stats["std"].fillna(0.0)).max())
+    if not np.isnan(ref):
+        ax.axhline(ref, color="k", ls="--", lw=1, label=f"baseline {fmt.format(ref)}")
+        lo, hi = min(lo, ref), max(hi, ref)
+        ax.legend(fontsize=7, loc="lower right")
+    pad = max(0.02, 0.25 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("mean ± std over seeds")
+    ax.set_title(cond, fontsize=9)
 
 
 def beta_curve(
