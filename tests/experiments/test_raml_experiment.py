@@ -265,7 +265,7 @@ def test_weights_by_level_and_means():
     s = load_splits("synthetic", n_samples=60, dims=(6, 5))
     fitted = X.fit_point(
         dataset="synthetic", method="RAML", seed=0, embed_dim=8, hidden_dim=8, max_epochs=1,
-        cache=False, data_options={"synthetic": {"n_samples": 60, "dims": [6, 5]}},
+        cache=False, dataset_options={"synthetic": {"n_samples": 60, "dims": [6, 5]}},
     )  # fmt: skip
     assert fitted.model.modalities == s["train"].modalities
     w = X.weights_by_level(

@@ -285,7 +285,7 @@ def convergence(results: pd.DataFrame) -> pd.DataFrame:
     """Per run, whether training converged: ``best_epoch``, ``max_epochs`` and
     ``still_improving`` (the best validation epoch is in the last quarter of the budget and
     early stopping did not fire), from the columns a run point reports (empty when it reports
-    none)."""
+    none; rows of runs without a training stage, whose ``best_epoch`` is empty, are left out)."""
     need = {"run_id", "best_epoch", "max_epochs"}
     if not need <= set(results.columns):
         return pd.DataFrame(columns=["run_id", "best_epoch", "max_epochs", "still_improving"])
@@ -293,7 +293,7 @@ def convergence(results: pd.DataFrame) -> pd.DataFrame:
     cols = [*keys, "best_epoch", "max_epochs"] + (
         ["stopped_early"] if "stopped_early" in results.columns else []
     )
-    per = results[cols].drop_duplicates(subset=keys).copy()
+    per = results[cols].dropna(subset=["best_epoch"]).drop_duplicates(subset=keys).copy()
     stopped = per["stopped_early"].astype(bool) if "stopped_early" in per else False
     late = per["best_epoch"].astype(float) > 0.75 * per["max_epochs"].astype(float)
     per["still_improving"] = late & ~stopped

@@ -318,7 +318,7 @@ def load_data(
     dataset: str,
     data_root: str | None = None,
     *,
-    data_options: Mapping[str, Mapping[str, Any]] | None = None,
+    dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
     max_samples: Mapping[str, int] | None = None,
 ) -> dict[str, MultimodalDataset]:
     """The splits of ``dataset``, each cut to its first ``max_samples[split]`` samples.
@@ -326,10 +326,10 @@ def load_data(
     Args:
         dataset: a registered dataset name.
         data_root: where a real dataset lives (``None``: the embedded data).
-        data_options: ``{dataset: keyword arguments of load_splits}`` (e.g. mfeat's ``views``).
+        dataset_options: ``{dataset: keyword arguments of load_splits}`` (e.g. mfeat's ``views``).
         max_samples: ``{split: n}``; ``None`` keeps every sample.
     """
-    options = dict((data_options or {}).get(dataset, {}))
+    options = dict((dataset_options or {}).get(dataset, {}))
     if "views" in options:
         options["views"] = tuple(options["views"])
     splits = load_splits(dataset, data_root, **options)
@@ -435,7 +435,7 @@ def fit_point(
     model: str | None = None,
     options: Mapping[str, Any] | None = None,
     data_root: str | None = None,
-    data_options: Mapping[str, Mapping[str, Any]] | None = None,
+    dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
     max_samples: Mapping[str, int] | None = None,
     embed_dim: int = 128,
     hidden_dim: int = 128,
@@ -460,7 +460,7 @@ def fit_point(
 
     Args:
         dataset, method, seed, model, options: as in :func:`run_point`.
-        data_root, data_options, max_samples: as in :func:`load_data`.
+        data_root, dataset_options, max_samples: as in :func:`load_data`.
         embed_dim, hidden_dim, sequence_encoder: the model's sizes (every method's options).
         max_epochs, batch_size, lr, weight_decay, patience, device: the
             :class:`~workbench.training.TrainerConfig` (Adam; selection on validation).
@@ -471,7 +471,7 @@ def fit_point(
     Raises:
         TypeError: an unknown setting (e.g. a misspelt key in ``configs/raml.yaml``).
     """
-    splits = load_data(dataset, data_root, data_options=data_options, max_samples=max_samples)
+    splits = load_data(dataset, data_root, dataset_options=dataset_options, max_samples=max_samples)
     opts = dict(embed_dim=embed_dim, hidden_dim=hidden_dim, sequence_encoder=sequence_encoder)
     opts.update(options or {})
     config = TrainerConfig(
@@ -510,7 +510,7 @@ def run_point(
     """Train one model (cached) and evaluate it: one grid point of ``configs/raml.yaml``.
 
     Args:
-        dataset: a registered dataset (``data_root``, ``data_options`` and ``max_samples`` in
+        dataset: a registered dataset (``data_root``, ``dataset_options`` and ``max_samples`` in
             ``training`` say where it is and how much of it is used).
         method: the row label: a registered name of the RAML paper (``"RAML"``, ``"MD"``, ...)
             or an ablation label (``"Identical"``, ``"L_M=1;L_U=0;L_D=1"``, ``"lambda_u=0.2"``).
