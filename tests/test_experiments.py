@@ -120,6 +120,18 @@ def test_reproduce_writes_results_and_paper_table(toy):
     assert prov["git_commit"] and prov["date"].endswith("Z")
 
 
+def test_reproduce_without_running_summarises_what_the_store_holds(toy):
+    store = toy / "store"
+    first = reproduce("mla", "smoke", store=store)
+    for rid in list(first.summary.store.done())[:10]:  # keep 6 of 16 points
+        first.summary.store.result_path(rid).unlink()
+    r = reproduce("mla", "smoke", store=store, run=False)
+    assert r.summary.finished == () and len(r.summary.skipped) == 6
+    assert len(pd.read_csv(r.results_path)) == 12  # nothing was run: 6 points x 2 rows
+    prov = json.loads(r.provenance_path.read_text())
+    assert prov["points"] == {"total": 16, "finished": 6}
+
+
 def test_convergence_flags_runs_whose_best_epoch_is_late_without_early_stopping():
     from workbench.experiments import convergence
 

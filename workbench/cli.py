@@ -345,6 +345,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
         log=print,
         command=command,
+        run=not args.no_run,
         **_backend_options(args, options),
     )
     s = r.summary
@@ -495,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-j", "--jobs", type=int, default=None, help="worker processes (default: the profile's)"
     )
     backend_flags(p)
+    p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="run no point: write the tables and provenance from the points the store holds",
+    )
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(

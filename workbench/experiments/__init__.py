@@ -363,6 +363,7 @@ def reproduce(
     log: Callable[[str], None] | None = None,
     results_dir: str | os.PathLike | None = None,
     command: str | None = None,
+    run: bool = True,
     **sweep_options: Any,
 ) -> Reproduction:
     """Run a paper's experiment at ``profile`` as a resumable sweep and evaluate its claims.
@@ -381,6 +382,9 @@ def reproduce(
         results_dir: where the CSVs and the provenance go (default: ``store`` when given, else
             :attr:`Profile.default_results`: ``results/<paper>/cpu`` for the ``cpu`` profile).
         command: the command line recorded in the provenance.
+        run: ``False`` runs no point: the tables and the provenance are written from the
+            points the store already holds (a partial, committed run; the provenance says how
+            many of the grid's points are there).
         **sweep_options: passed to :func:`~workbench.sweep.run_sweep` (``backend="ray"``,
             ``address``, ``cpus_per_point``, ``gpus_per_point``, ``retries``).
     """
@@ -394,10 +398,19 @@ def reproduce(
     else:
         out, store_path = prof.default_results, prof.default_store
     store = ResultStore(store_path)
-    summary = run_sweep(
-        prof.function, prof.grid, store, prof.n_jobs if n_jobs is None else n_jobs, log=log,
-        **sweep_options,
-    )
+    if run:
+        summary = run_sweep(
+            prof.function,
+            prof.grid,
+            store,
+            prof.n_jobs if n_jobs is None else n_jobs,
+            log=log,
+            **sweep_options,
+        )
+    else:
+        done = set(store.done())
+        held = tuple(rid for rid in prof.grid.run_ids() if rid in done)
+        summary = SweepSummary(store, prof.grid, held, (), {})
     results = summary.load()
     if not len(results):
         table = pd.DataFrame()
