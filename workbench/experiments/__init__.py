@@ -72,6 +72,10 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parent / "configs"
 
 
+COMMITTED_PROFILES = ("cpu", "synthetic")
+"""Profiles whose results, provenance and per-point store are committed under ``results/``."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """One profile of a paper's experiment, read from ``configs/<paper>.yaml``.
@@ -99,8 +103,9 @@ class Profile:
 
     @property
     def committed(self) -> bool:
-        """Whether this profile's results are committed under ``results/`` (the ``cpu`` one)."""
-        return self.name == "cpu"
+        """Whether this profile's results are committed under ``results/``: the converged ``cpu``
+        run and the ``synthetic`` mechanism runs (:data:`COMMITTED_PROFILES`)."""
+        return self.name in COMMITTED_PROFILES
 
     @property
     def default_results(self) -> Path:
