@@ -252,3 +252,25 @@ def test_fit_seeds_with_a_builder_and_its_errors(splits):
         fit_seeds(build, train, validation, [0], seed=1)
     with pytest.raises(TypeError, match="method_options"):
         fit_seeds(build, train, validation, [0], method_options={"embed_dim": 8})
+
+
+def test_progress_lines_go_to_the_workbench_logger(caplog, monkeypatch):
+    import logging
+
+    from workbench.training import _Progress
+    from workbench.util import logger, show_progress
+
+    monkeypatch.setenv("PAPERMILL_EXECUTION", "1")  # no tqdm bar: plain lines
+    with caplog.at_level(logging.INFO, logger="workbench"):
+        bar = _Progress(2, True, "fit")
+        bar.update(1, {"loss": 0.5})
+        bar.close()
+        silent = _Progress(2, False, "quiet")
+        silent.update(1, {"loss": 0.25})
+    assert [r.getMessage() for r in caplog.records if r.name == "workbench"] == [
+        "[fit] epoch 1: loss=0.5"
+    ]
+    before = list(logger.handlers)
+    show_progress()
+    show_progress()
+    assert len(logger.handlers) <= max(1, len(before))

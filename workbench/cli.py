@@ -332,6 +332,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .claims import summarise_verdicts
     from .experiments import load_profile, reproduce
 
+    if args.dry_run or args.estimate:
+        return _dry_run_or_estimate(args)
     command = "workbench " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
     options = {}
     if args.backend == "ray":  # a profile may give its points' resources (gpus_per_point: 1)
@@ -359,6 +361,29 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"tidy results: {r.results_path.resolve()}")
     print(f"paper table:  {r.paper_table_path.resolve()}")
     return 0 if s.ok else 1
+
+
+def _dry_run_or_estimate(args: argparse.Namespace) -> int:
+    """``reproduce --dry-run`` (every distinct configuration on tiny slices, on a CPU unless
+    ``--device`` says otherwise) and ``reproduce --estimate`` (the cost table)."""
+    from .experiments import dryrun
+
+    if args.dry_run:
+        report = dryrun.dry_run(
+            args.paper, args.profile, device=args.device or "cpu", workdir=args.store, log=print
+        )
+        print(report.text())
+    if args.estimate:
+        est = dryrun.estimate(
+            args.paper,
+            args.profile,
+            steps=args.steps,
+            device=args.device or "auto",
+            max_batch=args.max_batch,
+            log=print,
+        )
+        print(est.text())
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -501,6 +526,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run no point: write the tables and provenance from the points the store holds",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run every distinct configuration of the profile on tiny slices of its data (one "
+        "epoch of two optimiser steps, every test condition, the claims) and print what was "
+        "cut; --store keeps its files (default: a temporary folder)",
+    )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time a few optimiser steps of each distinct configuration at the profile's batch "
+        "size on this device and print the runs, steps, s/step and projected hours",
+    )
+    p.add_argument(
+        "--device", default=None, help="--dry-run: cpu (default) or cuda; --estimate: auto"
+    )
+    p.add_argument("--steps", type=int, default=3, help="--estimate: timed steps per model")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=None,
+        help="--estimate: time at most this batch size and scale linearly to the profile's",
+    )
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(
@@ -516,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    from .util import show_progress
+
+    show_progress()
     try:
         return int(args.func(args))
     except (FileNotFoundError, ValueError) as e:

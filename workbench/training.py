@@ -37,7 +37,7 @@ from .data.base import MultimodalDataset
 from .evaluation import predict
 from .methods import registry as _methods
 from .models.base import Method
-from .util import atomic_write
+from .util import atomic_write, logger, show_progress
 
 __all__ = [
     "Trainer",
@@ -164,7 +164,8 @@ def _jsonable(x: Any) -> Any:
 
 
 class _Progress:
-    """tqdm when attached to a terminal or notebook, plain lines otherwise (logs, papermill)."""
+    """tqdm when attached to a terminal or notebook, INFO lines of the ``workbench`` logger
+    otherwise (logs, papermill)."""
 
     def __init__(self, total: int, enabled: bool, desc: str) -> None:
         self.enabled = enabled
@@ -173,6 +174,8 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, desc=desc, leave=False)
+        elif enabled:
+            show_progress()
         self.desc = desc
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
@@ -183,7 +186,7 @@ class _Progress:
             self.bar.update(1)
             self.bar.set_postfix_str(text)
         else:
-            print(f"[{self.desc}] epoch {epoch}: {text}", flush=True)
+            logger.info("[%s] epoch %d: %s", self.desc, epoch, text)
 
     def close(self) -> None:
         if self.bar is not None:

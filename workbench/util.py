@@ -21,6 +21,7 @@ __all__ = [
     "ConvergenceWarning",
     "atomic_write",
     "logger",
+    "show_progress",
     "outputs_dir",
     "project_root",
     "seeded",
@@ -28,7 +29,24 @@ __all__ = [
 
 logger = logging.getLogger("workbench")
 """The package's logger: progress messages go here (``logging.getLogger("workbench")``), never
-to ``print``; the CLI and notebooks show INFO and above."""
+to ``print``; the CLI and notebooks show INFO and above (:func:`show_progress`)."""
+
+
+def show_progress(level: int = logging.INFO) -> logging.Logger:
+    """Show the ``workbench`` logger's messages at ``level`` and above on stderr.
+
+    Idempotent. Where the application configured logging itself (the root logger or the
+    ``workbench`` logger already has a handler) only the level is set, so its handlers and
+    format are kept. The CLI calls this at start; so does the Trainer when ``progress=True``
+    outside a terminal (papermill, logs), where tqdm bars would not render.
+    """
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > level:
+        logger.setLevel(level)
+    return logger
 
 
 class ConvergenceWarning(UserWarning):
