@@ -157,6 +157,16 @@ def test_easy_vqa_smoke_extracts_and_caches(monkeypatch, tmp_path):
     assert batch.inputs["image"].shape == (16, 49, 112)
     assert torch.equal(batch.lengths["text"], first.lengths["text"])
 
+    # train_images: a fixed training pool (the first images by id), validation drawn from it
+    pool = E.load_easy_vqa(subset="smoke", progress=False, train_images=20)
+    pool_ids = set(pool["train"].meta["image_ids"].tolist())
+    pool_val = set(pool["validation"].meta["image_ids"].tolist())
+    assert pool_ids | pool_val == set(range(20)) and not (pool_ids & pool_val)
+    assert len(pool_val) == 2
+    assert len(pool["test"]) == len(splits["test"])
+    with pytest.raises(ValueError, match="train_images=51"):
+        E.load_easy_vqa(subset="smoke", progress=False, train_images=51)
+
 
 @pytest.mark.slow
 def test_easy_vqa_raw_form():

@@ -250,6 +250,7 @@ def load_easy_vqa(
     image_size: int = 112,
     image_layer: int | str = _STAGE16_LAST_BLOCK,
     progress: bool = True,
+    train_images: int | None = None,
 ) -> dict[str, MultimodalDataset]:
     """Build ``easy_vqa`` (see the module docstring).
 
@@ -261,6 +262,9 @@ def load_easy_vqa(
         image_size: EfficientNet input size (tokens form).
         image_layer: EfficientNet block index or ``"head"`` (tokens form).
         progress: show progress bars during extraction.
+        train_images: keep only the first ``train_images`` training images (by id) with all
+            their questions, before the validation images are drawn from them (a smaller,
+            fixed training pool for CPU budgets; the test split stays whole). Default: all.
 
     Returns:
         ``{"train", "validation", "test"}`` with modalities ``("text", "image")`` and a
@@ -369,12 +373,20 @@ def load_easy_vqa(
         )
 
     train_ids = np.unique(parts["train"][2])
+    if train_images is not None:
+        if not 2 <= int(train_images) <= len(train_ids):
+            raise ValueError(
+                f"easy_vqa: train_images={train_images!r}; expected an integer from 2 to "
+                f"{len(train_ids)} (the {subset!r} subset's training images), or None for all."
+            )
+        train_ids = train_ids[: int(train_images)]
     g = torch.Generator().manual_seed(int(seed))
     n_val = max(1, int(round(validation_fraction * len(train_ids))))
     val_ids = train_ids[torch.randperm(len(train_ids), generator=g).numpy()[:n_val]]
+    in_pool = np.isin(parts["train"][2], train_ids)
     in_val = np.isin(parts["train"][2], val_ids)
     return {
-        "train": build("train", np.flatnonzero(~in_val), "train"),
+        "train": build("train", np.flatnonzero(in_pool & ~in_val), "train"),
         "validation": build("train", np.flatnonzero(in_val), "validation"),
         "test": build("test", np.arange(len(parts["test"][1])), "test"),
     }
