@@ -1,6 +1,7 @@
 """The HTML report: nbconvert pages, the index page and the paper-table convention."""
 
 import base64
+import html
 import struct
 import zlib
 
@@ -9,7 +10,13 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from workbench.report import build_report, outputs_dir, paper_tables, save_paper_table
+from workbench.report import (
+    build_report,
+    forest_png,
+    outputs_dir,
+    paper_tables,
+    save_paper_table,
+)
 
 
 def _png() -> str:
@@ -142,8 +149,47 @@ def test_outputs_dir_env_then_checkout_root_then_cwd(tmp_path, monkeypatch):
     assert outputs_dir() == tmp_path / "o"
 
 
-def test_report_rounds_numbers_colours_verdicts_and_summarises_committed_results(tmp_path, outputs):
+CLAIM_COLUMNS = [
+    "dataset", "id", "claim", "paper", "table", "kind", "paper_evidence", "paper_verdict",
+    "workbench", "diff_mean", "diff_se", "n_seeds", "verdict", "profile",
+]  # fmt: skip
+
+
+def _committed(root, paper="toy", profile="cpu", *, finished=3, total=4):
+    """A committed folder with three claims (holds, not clearly, fails) on methods A, B, C."""
     import json
+
+    folder = root / paper / profile
+    folder.mkdir(parents=True)
+    rows = [
+        {"method": m, "dataset": "d", "metric": "accuracy", "seed": s, "value": 0.9,
+         "run_id": f"{m}{s}"}
+        for m in "ABC" for s in range(3)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    table = [
+        ["d", "toy.beats_c", "A beats C", "toy", "1", "ordering", "", "holds",
+         "A vs C: +0.3 ± 0.01 (n=3, holds)", 0.1 + 0.2, 0.01, 3, "holds", profile],
+        ["d", "toy.beats_b", "A beats B", "toy", "1", "ordering", "", "holds",
+         "A vs B: +0.01 ± 0.013 (n=3, not clearly)", 0.01, 0.013, 3, "not clearly", profile],
+        ["d", "toy.best", "C is best", "toy", "1", "best_of", "", "holds",
+         "C vs A: -0.0123 ± 0.001 (n=3, fails)", -0.012345678, 0.001, 3, "fails", profile],
+    ]  # fmt: skip
+    pd.DataFrame(table, columns=CLAIM_COLUMNS).to_csv(folder / "paper_table.csv", index=False)
+    conv = [
+        {"run_id": r["run_id"], "method": r["method"], "dataset": "d", "seed": r["seed"],
+         "best_epoch": 9, "max_epochs": 10, "still_improving": r["method"] == "A"}
+        for r in rows
+    ]  # fmt: skip
+    prov = {"git_commit": "abc1234def", "date": "2026-12-02T10:00:00Z", "wall_time_s": 3600,
+            "points": {"total": total, "finished": finished}, "convergence": conv}  # fmt: skip
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    return folder
+
+
+def test_report_rounds_numbers_colours_verdicts_and_opens_with_committed_results(tmp_path, outputs):
+    from workbench.experiments import PAPERS
+    from workbench.experiments.evidence import committed
 
     executed = tmp_path / "executed"
     (executed / "figures" / "03_mla").mkdir(parents=True)
@@ -158,22 +204,116 @@ def test_report_rounds_numbers_colours_verdicts_and_summarises_committed_results
         }
     )
     save_paper_table(claims, "03_mla")
-    results = tmp_path / "results" / "mla" / "cpu"
-    results.mkdir(parents=True)
-    committed = claims.assign(diagnosis=["", "budget: curves still rising", ""], profile="cpu")
-    committed.to_csv(results / "paper_table.csv", index=False)
-    (results / "provenance.json").write_text(
-        json.dumps({"git_commit": "abc1234", "date": "2026-12-02", "wall_time_s": 3600})
-    )
-    text = build_report(executed, tmp_path / "r.html", results_dir=tmp_path / "results").read_text()
+    results = tmp_path / "results"
+    _committed(results)
+    _committed(results, profile="synthetic", finished=4)
+    text = build_report(executed, tmp_path / "r.html", results_dir=results).read_text()
     assert "0.30000000000000004" not in text and ">0.3<" in text and ">-0.01235<" in text
-    assert (
-        'class="v-holds"' in text and 'class="v-fails"' in text and 'class="v-not-clearly"' in text
-    )
-    # the summary opens the page: committed cpu verdicts with provenance and the failed claim's diagnosis
-    summary = text.index("Claims at a glance")
-    assert summary < text.index("03_mla.html")
-    assert "1 holds" in text and "1 fails" in text and "1 not clearly" in text
-    assert "abc1234" in text and "budget: curves still rising" in text
-    assert "MLA: committed cpu results" in text
+    for verdict in ("holds", "fails", "not-clearly"):
+        assert f'class="v-{verdict}"' in text and f'class="num v-{verdict}"' not in text
+    # the page opens with the committed results, one section per paper, before the notebooks
+    opening = text.index("Committed results, per paper")
+    assert opening < text.index("Claims at a glance: this run") < text.index(">03_mla</a> —")
+    for paper in (*PAPERS, "toy"):
+        assert f'id="paper-{paper}"' in text
+    for paper in PAPERS:  # none of them is committed under this results folder
+        assert f"{paper.upper()}: cpu results not committed yet." in text
+    toy = text[text.index('id="paper-toy"') :]
+    ev = committed("toy", root=results)
+    assert "of 3 claims, 1 holds (beats_c); 1 is not clear (beats_b); 1 fails (best)" in toy
+    assert html.escape(ev.line()) in toy and "partial: 3 of 4 points" in toy
+    for _, row in ev.diagnoses().iterrows():  # every claim that does not hold, diagnosed
+        assert html.escape(row["text"]) in toy and f"<i>{row['kind']}</i>" in toy
+    assert "A is ahead of C by 0.0123" in toy and "3 of 6 runs" in toy
+    assert toy.count('<div class="forest"><img src="data:image/png;base64,') == 2
+    assert "committed synthetic results" in toy and "4 of 4 points" in toy
     assert 'src="executed/figures/03_mla/cell002_0.png"' in text
+    mla = text[text.index('id="paper-mla"') : text.index('id="paper-raml"')]
+    assert 'href="r/03_mla.html"' in mla  # the paper's executed notebook is linked
+
+
+def test_forest_png_is_a_png_of_the_claims_and_none_without_them():
+    table = pd.DataFrame(
+        {"id": ["x.a", "x.b"], "diff_mean": [0.1, float("nan")], "diff_se": [0.01, float("nan")],
+         "verdict": ["holds", "not clearly"]}
+    )  # fmt: skip
+    png = base64.b64decode(forest_png(table, title="t"))
+    assert png.startswith(b"\x89PNG")
+    assert forest_png(table.drop(columns="diff_se")) is None
+    assert forest_png(table.iloc[:0]) is None
+
+
+def test_claims_forest_draws_intervals_by_verdict_without_overlapping_text():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from figure_checks import overlapping_texts
+
+    from workbench.plotting import VERDICT_COLOURS, claims_forest
+
+    table = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b", "b"],
+            "id": ["p.large_gain", "p.tie", "p.loss", "p.not_judged", "p.tiny_gain"],
+            "diff_mean": [0.45, 0.001, -0.01, float("nan"), 0.004],
+            "diff_se": [0.02, 0.003, 0.002, float("nan"), 0.001],
+            "verdict": ["holds", "not clearly", "fails", "not clearly", "holds"],
+        }
+    )
+    try:
+        ax = claims_forest(table, title="claims")
+        assert overlapping_texts(ax.figure) == []
+        labels = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+        top_down = [labels[y] for y in sorted(labels, reverse=True)]  # the table's order
+        assert top_down == [
+            "large_gain [a]",
+            "tie [a]",
+            "loss [b]",
+            "not_judged [b]",
+            "tiny_gain [b]",
+        ]
+        assert ax.get_xscale() == "symlog"  # 0.45 next to gaps of 0.001
+        bars = [c for c in ax.containers]
+        assert len(bars) == 4  # the claim without differences has no interval
+        for bar, verdict, mean, se in zip(bars, ["holds", "not clearly", "fails", "holds"],
+                                          [0.45, 0.001, -0.01, 0.004], [0.02, 0.003, 0.002, 0.001]):  # fmt: skip
+            line = bar.lines[0]
+            assert matplotlib.colors.to_hex(line.get_color()) == VERDICT_COLOURS[verdict]
+            assert line.get_xdata()[0] == pytest.approx(mean)
+            seg = bar.lines[2][0].get_segments()[0]
+            assert [seg[0][0], seg[1][0]] == pytest.approx([mean - 2 * se, mean + 2 * se])
+        assert any(t.get_text() == "not judged" for t in ax.texts)
+        assert any(line.get_xdata()[0] == 0 for line in ax.get_lines())  # the zero line
+        linear = claims_forest(table.iloc[1:3], xscale="auto")
+        assert linear.get_xscale() == "linear" and overlapping_texts(linear.figure) == []
+        with pytest.raises(ValueError, match="lacks"):
+            claims_forest(table.drop(columns="verdict"))
+        with pytest.raises(ValueError, match="xscale"):
+            claims_forest(table, xscale="log")
+    finally:
+        plt.close("all")
+
+
+def test_report_on_the_committed_raml_cpu_results(tmp_path, outputs):
+    """The real committed RAML run: its paragraph counts what the paper table says."""
+    from workbench.experiments.evidence import committed, results_root
+
+    ev = committed("raml", "cpu")
+    if ev is None:
+        pytest.skip(f"{results_root()}/raml/cpu is not committed")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "raml").symlink_to(ev.folder.parent)
+    (tmp_path / "executed").mkdir()
+    text = build_report(
+        tmp_path / "executed", tmp_path / "r.html", results_dir=tmp_path / "results"
+    ).read_text()
+    start = text.index('id="evidence-raml-cpu"')
+    end = text.find('<div class="evidence"', start)  # the next run (raml/synthetic), if any
+    raml = text[start : end if end > 0 else None]
+    counts = ev.counts()
+    assert f"of {len(ev.table)} claims" in raml
+    for verdict, n in counts.items():
+        assert f'<span class="chip v-{verdict.replace(" ", "-")}">{n} {verdict}</span>' in raml
+    assert raml.count('<li><span class="chip') == len(ev.table) - counts["holds"]
+    assert html.escape(ev.line()) in raml and "data:image/png;base64," in raml

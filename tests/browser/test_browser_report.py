@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from workbench.experiments import PAPERS as COMMITTED_PAPERS
+from workbench.experiments.evidence import committed
 from workbench.report import build_report, save_paper_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -57,7 +59,12 @@ def _site(tmp_path, monkeypatch):
             }
         )
         save_paper_table(claims, stem)
-    return build_report(executed, tmp_path / "site" / "report.html", results_dir=tmp_path / "none")
+    results = tmp_path / "results"  # the committed RAML cpu run; the other papers: not yet
+    results.mkdir()
+    real = committed("raml", "cpu")
+    if real is not None:
+        (results / "raml").symlink_to(real.folder.parent)
+    return build_report(executed, tmp_path / "site" / "report.html", results_dir=results)
 
 
 def test_report_page_shows_every_paper_rounded_and_colour_coded(
@@ -73,14 +80,30 @@ def test_report_page_shows_every_paper_rounded_and_colour_coded(
         for stem, paper in PAPERS.items():
             assert stem in text and f"{paper} reproduction" in text
         assert "Claims at a glance" in text
+        # the page opens with the committed results: one section per paper
+        assert text.index("Committed results, per paper") < text.index("02_wma")
+        for paper in COMMITTED_PAPERS:
+            assert page.locator(f"section#paper-{paper}").count() == 1
+        ev = committed("raml", "cpu")
+        if ev is not None:
+            raml = page.inner_text("#evidence-raml-cpu")
+            assert f"of {len(ev.table)} claims" in raml and ev.line() in raml
+            assert page.locator("#evidence-raml-cpu ul.diagnoses li").count() == (
+                len(ev.table) - ev.counts()["holds"]
+            )
+            forest = page.eval_on_selector_all(
+                "#evidence-raml-cpu .forest img", "imgs => imgs.map(i => i.naturalWidth)"
+            )
+            assert len(forest) == 1 and forest[0] > 0
+        assert "WMA: cpu results not committed yet." in text
         # no raw float repr: every number on the page has at most 4 significant digits
         assert "0.30000000000000004" not in text and "0.3333333333333333" not in text
-        assert not re.search(r"\d\.\d{6,}", text)
+        assert not re.search(r"\d\.\d{9,}", text)  # a repr has 15-17 digits; ours at most 4
         colours = page.eval_on_selector_all(
             "td.v-holds, td.v-fails, td.v-not-clearly",
             "cells => cells.map(c => [c.className, getComputedStyle(c).backgroundColor])",
         )
-        assert len(colours) == 3 * len(PAPERS)
+        assert len(colours) >= 3 * len(PAPERS)
         by_class = {cls: bg for cls, bg in colours}
         assert len(set(by_class.values())) == 3  # holds / fails / not clearly look different
         images = page.eval_on_selector_all(".figures img", "imgs => imgs.map(i => i.naturalWidth)")
