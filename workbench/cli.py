@@ -329,7 +329,7 @@ def _backend_options(args: argparse.Namespace, defaults: dict | None = None) -> 
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .claims import summarise_verdicts
+    from .claims import verdict_summary
     from .experiments import load_profile, reproduce
 
     if args.dry_run or args.estimate:
@@ -356,8 +356,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         f"{len(s.skipped)} already done, {len(s.failed)} failed"
     )
     if len(r.paper_table):
-        counts = summarise_verdicts(r.paper_table)
-        print("claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        print("claims: " + verdict_summary(r.paper_table))
     print(f"tidy results: {r.results_path.resolve()}")
     print(f"paper table:  {r.paper_table_path.resolve()}")
     return 0 if s.ok else 1
@@ -392,6 +391,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     path = build_report(args.executed, args.output, tables_dir=args.tables)
     print(f"report: {Path(path).resolve()}")
     return 0
+
+
+def _cmd_readme(args: argparse.Namespace) -> int:
+    from .report import update_readme
+
+    stale = update_readme(args.file, root=args.results, check=args.check)
+    for name in stale:
+        print(f"{'stale' if args.check else 'regenerated'}: {name}")
+    if not stale:
+        print(f"{args.file}: every results block matches results/")
+    return 1 if (stale and args.check) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -558,6 +568,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="outputs/report.html", help="index page")
     p.add_argument("--tables", default=None, help="saved tables (default: <outputs>/tables)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "readme",
+        help="regenerate README.md's results blocks (<!-- results:<paper>/<profile>:<table> -->) "
+        "from results/",
+    )
+    p.add_argument("--file", default="README.md", help="the Markdown file (default README.md)")
+    p.add_argument("--results", default=None, help="committed results (default: results/)")
+    p.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 when a block is stale"
+    )
+    p.set_defaults(func=_cmd_readme)
     return parser
 
 
