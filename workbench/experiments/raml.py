@@ -17,6 +17,14 @@ its evaluation (:func:`run_point`):
 :func:`paper_table` checks :data:`CLAIMS` with :func:`workbench.claims.evaluate` (the paper
 side read from ``workbench/reference/raml.csv``). Fig. 5's weights come from
 :func:`weights_by_level` and :func:`mean_weights`; Fig. 4's λ curve from :func:`lambda_frame`.
+:func:`diagnose` says why each claim of the committed results that does not hold does not
+(budget, spread or data, with numbers computed from the results and their provenance).
+
+The ``synthetic`` profile tests the mechanism itself on data built for it
+(:func:`run_synthetic_point`): the knob is the redundancy between the two modalities
+(:func:`synthetic_options`), RAML is paired per seed with Concat Fusion, identical weights and
+MMVAE under one missing or one noisy modality (:func:`advantage`, :data:`SYNTHETIC_CLAIMS`),
+and :func:`synthetic_weights` probes whether the fusion weights move away from the noise.
 
 >>> from workbench.experiments import load_profile, raml
 >>> profile = load_profile("raml", "smoke")
@@ -26,7 +34,9 @@ side read from ``workbench/reference/raml.csv``). Fig. 5's weights come from
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +48,7 @@ import torch
 
 from .. import corruptions as C
 from .. import methods
-from ..claims import Claim, evaluate
+from ..claims import Claim, evaluate, paired_differences, verdict
 from ..data import load_splits
 from ..data.base import MultimodalDataset
 from ..evaluation import paper_vs_workbench, robustness
@@ -48,10 +58,14 @@ from ..reference import load_reference
 from ..sweep import Grid, ResultStore, run_sweep
 from ..training import Trainer, TrainerConfig
 from . import Profile
+from .evidence import seeds_needed
 
 __all__ = [
     "CLAIMS",
+    "SYNTHETIC_CLAIMS",
     "Fitted",
+    "advantage",
+    "advantage_by_seed",
     "abbreviations",
     "ablation_variants",
     "ablation_frame",
@@ -59,6 +73,7 @@ __all__ = [
     "corruption_conditions",
     "corruption_modalities",
     "corrupted_weights",
+    "diagnose",
     "evaluate_patterns",
     "fit_point",
     "grid_for",
@@ -73,6 +88,10 @@ __all__ = [
     "run",
     "trains_on_patterns",
     "run_point",
+    "run_synthetic_point",
+    "synthetic_options",
+    "synthetic_table",
+    "synthetic_weights",
     "table_one",
     "train_models",
     "trained",
@@ -418,6 +437,7 @@ class Fitted:
         best_epoch: the epoch selected on validation.
         val_score: its validation score.
         from_cache: whether the checkpoint came from the Trainer's cache.
+        stopped_early: whether early stopping ended the training (patience ran out).
     """
 
     model: Method
@@ -425,6 +445,7 @@ class Fitted:
     best_epoch: int
     val_score: float
     from_cache: bool
+    stopped_early: bool = False
 
 
 def fit_point(
@@ -488,7 +509,12 @@ def fit_point(
     trainer = Trainer(config, cache=cache, seed=int(seed))
     net = trainer.fit(net, splits["train"], validation)
     return Fitted(
-        net, splits, int(trainer.best_epoch_), float(trainer.best_score_), trainer.from_cache_
+        net,
+        splits,
+        int(trainer.best_epoch_),
+        float(trainer.best_score_),
+        trainer.from_cache_,
+        bool(getattr(trainer, "stopped_early_", False)),
     )
 
 
@@ -925,3 +951,454 @@ def paper_table(
         return evaluate(claims, results, reference=ref, profile=profile).assign(dataset="")
     out = pd.concat(tables, ignore_index=True)
     return out[["dataset", *[c for c in out.columns if c != "dataset"]]]
+
+
+# ----------------------------------------------------------------------------- synthetic mechanism
+def synthetic_options(
+    redundancy: float,
+    *,
+    n_samples: int = 1200,
+    dims: Sequence[int] = (32, 16),
+    n_classes: int = 4,
+    noise: float = 1.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    r"""The :func:`workbench.data.synthetic.make_synthetic` options of one redundancy level.
+
+    A sample's label lives in every modality with probability :math:`\rho` (the redundant
+    route) and in one modality only, each with probability :math:`(1 - \rho) / M`, the others
+    then showing an unrelated class (the unique routes). At :math:`\rho = 1` any modality alone
+    predicts the label, so a fusion that leans on the clean modality when the other is noisy or
+    missing (RAML's element-wise precision weights, Eq. 4, and its training on every missing
+    pattern) keeps its accuracy; at :math:`\rho = 0` the corrupted modality's information is
+    gone whatever the fusion does.
+
+    Args:
+        redundancy: :math:`\rho \in [0, 1]`.
+        n_samples, dims, n_classes, noise, seed: as in ``make_synthetic``.
+
+    Raises:
+        ValueError: ``redundancy`` outside [0, 1].
+    """
+    rho = float(redundancy)
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(
+            f"synthetic_options(redundancy={redundancy!r}): expected a share in [0, 1] "
+            "(0: every sample's label in one modality only, 1: in every modality)."
+        )
+    return {
+        "n_samples": int(n_samples),
+        "dims": tuple(int(d) for d in dims),
+        "n_classes": int(n_classes),
+        "noise": float(noise),
+        "seed": int(seed),
+        "redundancy": rho,
+        "uniqueness": (1.0 - rho) / len(dims),
+    }
+
+
+def run_synthetic_point(
+    *,
+    method: str,
+    seed: int,
+    redundancy: float,
+    model: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    sigmas: Sequence[float] = (0.5, 1.0, 2.0),
+    noisy: str | None = None,
+    metric: str = "accuracy",
+    n_samples: int = 1200,
+    dims: Sequence[int] = (32, 16),
+    n_classes: int = 4,
+    noise: float = 1.0,
+    **training: Any,
+) -> pd.DataFrame:
+    """One point of the ``synthetic`` profile: a model trained on the redundancy level
+    ``redundancy`` (:func:`synthetic_options`; the data drawn with the point's ``seed``), tested
+    on every missing pattern (as Table I) and with Gaussian noise σ added to one modality (as
+    Table II's image noise, :class:`~workbench.corruptions.GaussianNoise`, in feature units).
+
+    Args:
+        method, seed, model, options: as in :func:`run_point` (``seed`` also draws the data,
+            so the seeds cover data and initialisation; methods are paired on it).
+        redundancy: the knob, :math:`\\rho \\in [0, 1]`.
+        sigmas: the noise levels (the features are ``tanh`` outputs plus 0.1 noise, in [-1, 1]).
+        noisy: the modality receiving the noise (default the first one).
+        metric: the metric reported.
+        n_samples, dims, n_classes, noise: the generator's settings.
+        training: :func:`fit_point`'s training settings (``max_epochs``, ``lr``, ...).
+
+    Returns:
+        Tidy rows (``method, dataset, condition, modality, level, metric, seed, value``) plus
+        ``grid`` (``"pattern"``: ``modality`` the pattern label, ``available`` how many
+        modalities it keeps; ``"noise"``: ``modality`` the noisy one, ``level`` σ),
+        ``redundancy``, ``best_epoch``, ``max_epochs``, ``stopped_early`` and ``val_score``.
+    """
+    data = synthetic_options(
+        redundancy, n_samples=n_samples, dims=dims, n_classes=n_classes, noise=noise, seed=seed
+    )
+    fitted = fit_point(
+        dataset="synthetic",
+        method=method,
+        seed=seed,
+        model=model,
+        options=options,
+        dataset_options={"synthetic": data},
+        **training,
+    )
+    test = fitted.splits["test"]
+    noisy = noisy or test.modalities[0]
+    if noisy not in test.modalities:
+        raise ValueError(
+            f"run_synthetic_point(noisy={noisy!r}): expected one of {test.modalities}."
+        )
+    models = {method: {int(seed): fitted.model}}
+    patterns = evaluate_patterns(models, test, [metric])
+    kept = {label: len(c.pattern) for label, c in pattern_conditions(test.modalities).items()}
+    patterns["available"] = patterns["modality"].map(kept)
+    patterns["grid"] = "pattern"
+    noisy_rows = robustness(
+        models,
+        test,
+        {f"sigma={s:g}": [C.GaussianNoise(modality=noisy, sigma=float(s))] for s in sigmas},
+        [metric],
+    )
+    noisy_rows["level"] = [_swept_level(c, "sigma") for c in noisy_rows["condition"]]
+    noisy_rows["modality"], noisy_rows["grid"] = noisy, "noise"
+    out = pd.concat([patterns, noisy_rows], ignore_index=True)
+    out["redundancy"] = float(redundancy)
+    out["best_epoch"], out["val_score"] = fitted.best_epoch, fitted.val_score
+    out["max_epochs"] = int(training.get("max_epochs", 60))
+    out["stopped_early"] = fitted.stopped_early
+    return out
+
+
+_SYNTHETIC_DATA = ("n_samples", "dims", "n_classes", "noise")
+_SYNTHETIC_EVALUATION = ("sigmas", "noisy", "metric")
+
+
+def synthetic_weights(
+    profile: Profile,
+    redundancies: Sequence[float] = (0.0, 1.0),
+    *,
+    sigmas: Sequence[float] | None = None,
+    method: str = "RAML",
+    max_samples: int = 240,
+) -> pd.DataFrame:
+    """The probe behind the noise results: RAML's mean fusion weight ω per modality (Eq. 4)
+    as Gaussian noise σ grows on the noisy modality, on the ``synthetic`` profile's data.
+
+    The model of ``method`` with the profile's first seed is trained at each redundancy
+    (:func:`fit_point`, cached: loaded when ``workbench reproduce raml --profile synthetic``
+    trained it on this machine) and its weights :func:`weights_by_level` averaged over the
+    first ``max_samples`` test samples and the embedding elements. A precision that falls
+    with σ moves weight to the clean modality; one that does not cannot.
+
+    Args:
+        profile: the ``synthetic`` profile (its grid gives the data and training settings).
+        redundancies: the knob values probed.
+        sigmas: the noise levels (default ``0`` and the profile's).
+        method: a RAML point of the profile (``"RAML"``).
+        max_samples: test samples averaged over.
+
+    Returns:
+        Columns ``redundancy``, ``sigma`` and one mean weight per modality.
+
+    Raises:
+        ValueError: the profile has no such point.
+    """
+    points = [p for p in profile.grid if p.get("method") == method]
+    if not points:
+        raise ValueError(f"The {profile.name!r} RAML profile has no point of method {method!r}.")
+    first = min(int(p["seed"]) for p in points)
+    rows = []
+    for rho in redundancies:
+        match = [
+            p for p in points if int(p["seed"]) == first and float(p["redundancy"]) == float(rho)
+        ]
+        if not match:
+            raise ValueError(
+                f"synthetic_weights: no {method} point at redundancy={rho!r} in the "
+                f"{profile.name!r} profile (it has {sorted({p['redundancy'] for p in points})})."
+            )
+        point = dict(match[0])
+        levels = [0.0, *(point.get("sigmas", ()) if sigmas is None else sigmas)]
+        data = synthetic_options(
+            rho, seed=first, **{k: point.pop(k) for k in _SYNTHETIC_DATA if k in point}
+        )
+        train = {k: v for k, v in point.items() if k not in (*_SYNTHETIC_EVALUATION, "redundancy")}
+        fitted = fit_point(dataset="synthetic", dataset_options={"synthetic": data}, **train)
+        test = fitted.splits["test"]
+        noisy = point.get("noisy") or test.modalities[0]
+        weights = weights_by_level(
+            fitted.model,
+            test,
+            lambda s, m=noisy: C.GaussianNoise(modality=m, sigma=float(s)),
+            levels,
+            seed=first,
+            max_samples=max_samples,
+        )
+        for level, w in weights.items():
+            means = {m: float(w[:, j].mean()) for j, m in enumerate(test.modalities)}
+            rows.append({"redundancy": float(rho), "sigma": float(level), **means})
+    return pd.DataFrame(rows)
+
+
+def _test_label(row: pd.Series) -> str:
+    if row["grid"] == "noise":
+        return f"{row['modality']} noisy (σ={float(row['level']):g})"
+    return "complete" if row["available"] == row["_modalities"] else "one modality missing"
+
+
+def advantage_by_seed(
+    results: pd.DataFrame,
+    method: str = "RAML",
+    baseline: str | Sequence[str] = "Concat Fusion",
+    *,
+    knob: str = "redundancy",
+    metric: str = "accuracy",
+) -> pd.DataFrame:
+    """The paired advantage ``method - baseline`` per seed, knob value and test condition.
+
+    Within each seed (the same data and corruption draws for both methods) the difference of
+    the metric is taken per condition; the single-modality patterns are averaged into "one
+    modality missing", the noise levels are kept apart ("m0 noisy (σ=1)").
+
+    Args:
+        results: :func:`run_synthetic_point` rows (e.g. ``results/raml/synthetic/results.csv``).
+        method: the method whose advantage is measured.
+        baseline: the baseline, or several (one block of rows each).
+        knob: the column the knob is in.
+        metric: the metric compared.
+
+    Returns:
+        Columns ``knob`` (its level, named as the knob), ``test``, ``seed``, ``advantage``,
+        ``method``, ``baseline``.
+
+    Raises:
+        ValueError: a missing column or method (the message names it).
+    """
+    baselines = [baseline] if isinstance(baseline, str) else list(baseline)
+    need = {knob, "grid", "modality", "level", "available", "metric", "method", "seed", "value"}
+    missing = need - set(results.columns)
+    if missing:
+        raise ValueError(
+            f"advantage: the results lack columns {sorted(missing)}; pass run_synthetic_point rows."
+        )
+    for name in (method, *baselines):
+        if name not in set(results["method"]):
+            raise ValueError(
+                f"advantage: no rows of method {name!r}; the results have "
+                f"{sorted(results['method'].unique())}."
+            )
+    rows = results[(results["metric"] == metric) & (results["modality"] != "average")].copy()
+    rows["_modalities"] = rows.loc[rows["grid"] == "pattern", "available"].max()
+    rows["test"] = rows.apply(_test_label, axis=1)
+    per_seed = rows.groupby([knob, "test", "seed", "method"])["value"].mean().unstack("method")
+    frames = [
+        (per_seed[method] - per_seed[other])
+        .dropna()
+        .rename("advantage")
+        .reset_index()
+        .assign(method=method, baseline=other)
+        for other in baselines
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def advantage(
+    results: pd.DataFrame,
+    method: str = "RAML",
+    baseline: str | Sequence[str] = "Concat Fusion",
+    *,
+    knob: str = "redundancy",
+    metric: str = "accuracy",
+) -> pd.DataFrame:
+    """:func:`advantage_by_seed` over the seeds: mean, standard deviation and standard error of
+    the paired advantage per baseline, knob value and test condition.
+
+    Returns:
+        Columns ``knob`` (the knob's name), ``value`` (its level), ``test``, ``mean``, ``std``,
+        ``se``, ``n`` (seeds) and ``method``, ``baseline``.
+    """
+    d = advantage_by_seed(results, method, baseline, knob=knob, metric=metric)
+    keys = ["method", "baseline", knob, "test"]
+    out = d.groupby(keys, sort=False)["advantage"].agg(["mean", "std", "count"]).reset_index()
+    out["se"] = out["std"] / np.sqrt(out["count"])
+    out = out.rename(columns={knob: "value", "count": "n"})  # baselines as given, knob ascending
+    out.insert(0, "knob", knob)
+    cols = ["knob", "value", "test", "mean", "std", "se", "n", "method", "baseline"]
+    return out[cols].reset_index(drop=True)
+
+
+def _synthetic_claim(id_: str, text: str, against: str, where: Mapping[str, Any], pair_on) -> Claim:
+    return Claim(
+        id=f"raml.synthetic.{id_}", text=text, paper="raml", kind="ordering", method="RAML",
+        against=(against,), where={"redundancy": 1.0, "metric": "accuracy", **where},
+        pair_on=pair_on, source="synthetic data: the mechanism of Sec. III, not a table",
+    )  # fmt: skip
+
+
+_ONE_MISSING = {"grid": "pattern", "available": 1}
+SYNTHETIC_CLAIMS: tuple[Claim, ...] = (
+    _synthetic_claim(
+        "missing_vs_concat",
+        "Full redundancy: RAML beats Concat Fusion when one modality is missing",
+        "Concat Fusion", _ONE_MISSING, ("modality",),
+    ),
+    _synthetic_claim(
+        "noise_vs_concat",
+        "Full redundancy: RAML beats Concat Fusion when one modality is noisy",
+        "Concat Fusion", {"grid": "noise"}, ("level",),
+    ),
+    _synthetic_claim(
+        "noise_vs_identical",
+        "Full redundancy: precision weights beat identical weights when one modality is noisy",
+        "Identical", {"grid": "noise"}, ("level",),
+    ),
+    _synthetic_claim(
+        "noise_vs_mmvae",
+        "Full redundancy: RAML beats MMVAE when one modality is noisy",
+        "MMVAE", {"grid": "noise"}, ("level",),
+    ),
+)  # fmt: skip
+"""The mechanism's predictions on the ``synthetic`` profile, checked where it should show: at
+full redundancy (ρ = 1). The knob's other end is read from :func:`advantage` (the notebook's
+figure), not claimed."""
+
+
+def synthetic_table(results: pd.DataFrame, *, profile: str | None = None) -> pd.DataFrame:
+    """:data:`SYNTHETIC_CLAIMS` evaluated on the ``synthetic`` profile's results (its
+    ``paper_table``); the paper side is "not tabulated" (the paper has no such data)."""
+    return paper_table(results, profile=profile, claims=SYNTHETIC_CLAIMS)
+
+
+# ----------------------------------------------------------------------------- diagnoses
+_POINTS = 100.0  # WA in [0, 1] reported in points of accuracy
+
+
+def _rows_of(claim: Claim, results: pd.DataFrame) -> pd.DataFrame:
+    mask = pd.Series(True, index=results.index)
+    for column, wanted in claim.where.items():
+        values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+        mask &= results[column].isin(values)
+    return results[mask & np.isfinite(pd.to_numeric(results["value"], errors="coerce"))]
+
+
+def _gaps(claim: Claim, rows: pd.DataFrame) -> list[tuple[str, float, float, int, str]]:
+    """``(competitor, mean, se, n, verdict)`` of the competitors that block the claim: those
+    confidently ahead when there are any (a "fails"), else those within 2 SE."""
+    others = list(claim.against) or [m for m in dict.fromkeys(rows["method"]) if m != claim.method]
+    out = []
+    for other in others:
+        d = paired_differences(rows, claim.method, other, pair_on=claim.pair_on).to_numpy()
+        if d.size == 0:
+            continue
+        v = verdict(d)
+        if v != "holds":
+            se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+            out.append((other, float(d.mean()), se, int(d.size), v))
+    ahead = [g for g in out if g[4] == "fails"]
+    return ahead or out
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _paper_gap(evidence: Any) -> float:
+    match = re.search(r"mean ([+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?)", str(evidence))
+    return float(match.group(1)) if match else float("nan")
+
+
+def _fmt_gap(other: str, mean: float, se: float, n: int) -> str:
+    return f"{other} {_POINTS * mean:+.2f} ± {_POINTS * se:.2f} points (n={n})"
+
+
+def diagnose(ev: Any) -> dict[str, tuple[str, str]]:
+    """Why each claim of the committed results that does not hold does not: ``{claim id:
+    (kind, sentence)}``, every number in the sentence computed from ``ev``.
+
+    ``ev`` is a :class:`workbench.experiments.evidence.Evidence` (or anything with its
+    ``results``, ``table`` and ``provenance``). For each claim of :data:`CLAIMS` whose verdict
+    is not "holds", the competitors it does not clear are found again from the per-seed paired
+    differences (:func:`workbench.claims.paired_differences`), and the first rule that applies
+    names the kind:
+
+    - ``budget``: at least half of the runs of the claim's method and of those competitors were
+      still improving at the end of the budget (``provenance["convergence"]``);
+    - ``data``: the runs converged but the claim's methods are within less than the paper's
+      gap of 100% on the claim's rows (a ceiling: the stand-in data leaves no room for the
+      effect), or the reversal is beyond 2 SE with converged runs;
+    - ``spread``: converged, the gap within 2 SE; the sentence gives the seeds needed for the
+      observed mean to clear 2 SE at the observed spread.
+
+    Args:
+        ev: the committed evidence of the RAML paper.
+
+    Returns:
+        ``{id: (kind, text)}`` for every claim of ``ev.table`` in :data:`CLAIMS` that does not hold.
+    """
+    table, results = ev.table, ev.results
+    conv = pd.DataFrame((ev.provenance or {}).get("convergence", []))
+    claims = {c.id: c for c in CLAIMS}
+    out: dict[str, tuple[str, str]] = {}
+    for row in table.itertuples(index=False):
+        claim = claims.get(row.id)
+        if claim is None or row.verdict == "holds":
+            continue
+        dataset = getattr(row, "dataset", None)
+        data = results[results["dataset"] == dataset] if "dataset" in results else results
+        rows = _rows_of(claim, data)
+        gaps = _gaps(claim, rows)
+        names = [claim.method, *(g[0] for g in gaps)]
+        gap_text = "; ".join(_fmt_gap(*g[:4]) for g in gaps) or "no competitor within reach"
+        runs = conv[conv["method"].isin(names)] if len(conv) else conv
+        if len(runs) and "dataset" in runs:
+            runs = runs[runs["dataset"] == dataset]
+        n_runs = len(runs)
+        n_still = int(runs["still_improving"].astype(bool).sum()) if n_runs else 0
+        who = _names(names)
+        if n_runs and n_still / n_runs >= 0.5:
+            still = runs.groupby("method", sort=False)["still_improving"].agg(["sum", "size"])
+            per = ", ".join(
+                f"{m} {int(still.loc[m, 'sum'])}/{int(still.loc[m, 'size'])}"
+                for m in names
+                if m in still.index
+            )
+            epochs = runs["best_epoch"].astype(int)
+            text = (
+                f"{n_still} of {n_runs} runs were still improving when the "
+                f"{int(runs['max_epochs'].max())}-epoch budget ended ({per}; best epochs "
+                f"{epochs.min()}-{epochs.max()}); {claim.method} vs {gap_text} of WA: the "
+                "ordering is not settled at this budget."
+            )
+            out[row.id] = ("budget", text)
+            continue
+        means = rows[rows["method"].isin(names)].groupby("method")["value"].mean()
+        headroom = 1.0 - float(means.max()) if len(means) else float("nan")
+        paper = abs(_paper_gap(getattr(row, "paper_evidence", "")))
+        converged = f"{n_runs - n_still} of {n_runs} runs of {who} converged"
+        if np.isfinite(paper) and np.isfinite(headroom) and headroom < paper:
+            text = (
+                f"{converged}, at up to {_POINTS * (1 - headroom):.2f}% WA on the claim's rows: "
+                f"{_POINTS * headroom:.2f} points of headroom, less than the paper's gap of "
+                f"{_POINTS * paper:.2f} points ({claim.method} vs {gap_text}); the stand-in data "
+                "is too easy here for the effect to show."
+            )
+            out[row.id] = ("data", text)
+        elif row.verdict == "fails":
+            text = (
+                f"{converged} and {claim.method} trails beyond 2 SE ({gap_text}): the advantage "
+                "the paper reports is absent on this dataset."
+            )
+            out[row.id] = ("data", text)
+        else:
+            needed = [seeds_needed(mean, se, n) for _, mean, se, n, _ in gaps]
+            more = f"{max(needed):.0f}" if needed else "nan"
+            text = (
+                f"{converged}; {claim.method} vs {gap_text}: within 2 SE; at this spread about "
+                f"{more} seeds would separate the observed gap."
+            )
+            out[row.id] = ("spread", text)
+    return out
