@@ -90,13 +90,15 @@ def measure(fn, repeat: int):
     return statistics.median(times), peak, out
 
 
-def paired(ref, fn, rounds: int):
+def paired(ref, fn, rounds: int, warm: bool = True):
     """Median and quartiles of per-round speed-ups ref_time / fn_time, the two run back to back.
 
     On a shared machine the load moves between rounds; pairing the calls within a round keeps
-    the ratio meaningful where separate medians are not.
+    the ratio meaningful where separate medians are not. ``warm=False`` skips the untimed
+    warm-up pair (calls of seconds, already warmed by an earlier run).
     """
-    ref(), fn()
+    if warm:
+        ref(), fn()
     ratios = []
     for _ in range(rounds):
         t0 = time.perf_counter()
@@ -209,7 +211,7 @@ def bench_ipot(B, n, m, repeat, bandwidth, with_sinkhorn=True):
     print(f"  (POT 0.9.7 solve_batch method='proximal': median rel. error {100 * rel(res.value_linear):.1f}% - known sign error, not a baseline)")
 
 
-def bench_barycenter(n_mod, n_pts, d, n_b, repeat, pair_rounds=3):
+def bench_barycenter(n_mod, n_pts, d, n_b, repeat, pair_rounds=3, rows="all"):
     g = torch.Generator().manual_seed(1)
     centres = 3 * torch.randn(10, d, generator=g, dtype=torch.float64)
     codes = []
@@ -232,19 +234,30 @@ def bench_barycenter(n_mod, n_pts, d, n_b, repeat, pair_rounds=3):
         return ot.gromov.fgw_barycenters(n_b, [c.numpy() for c in codes], Cs, alpha=pot_alpha(alpha), init_X=Z0.numpy(), init_C=A0, log=False)
 
     ts, out = [], None
-    for _ in range(repeat):
+    for _ in range(max(1, repeat)):
         t = time.perf_counter()
         out = pot()
         ts.append(time.perf_counter() - t)
     t_pot = statistics.median(ts)
     obj_pot = objective(*out)
     print(f"  {'POT fgw_barycenters (log=False)':<44s} {t_pot:9.2f} s  {1.0:6.2f}x  objective {obj_pot:.5g}")
-    for label, kw, rep in (
+    entries = (
         ("workbench fgw_barycenter(structure='free')", {"structure": "free"}, repeat),
         ("  same, tol=1e-3 (stops at POT's objective)", {"structure": "free", "tol": 1e-3}, repeat),
         ("  same, linear='ipot' (on the device)", {"structure": "free", "linear": "ipot"}, 0),
         ("workbench fgw_barycenter (paper, A=d(Z_B))", {"structure": "features"}, repeat),
-    ):
+    )
+    if rows == "paired":  # only the rows paired with POT, each timed by its pairing alone
+        entries = tuple((label, kw, -1) for label, kw, _ in entries[:2])
+    for label, kw, rep in entries:
+        if rep < 0:
+            res = fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw)
+            obj = objective(res.codes, res.structure)
+            med, lo, hi = paired(pot, lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), pair_rounds,
+                                 warm=False)
+            print(f"  {label:<44s} objective {obj:.5g} ({100 * (obj - obj_pot) / obj_pot:+.2f}%), {res.n_iters} outer its")
+            print(f"    paired with POT, {pair_rounds} rounds: speed-up {med:.2f}x (quartiles {lo:.2f}-{hi:.2f})")
+            continue
         if rep:
             t, p, res = measure(lambda kw=kw: fgw_barycenter(codes, n_b, alpha=alpha, init=Z0, **kw), rep)
         else:  # slow on a CPU: one run, no peak
@@ -266,10 +279,20 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller barycenter problem, one run")
     parser.add_argument("--only", choices=("ipot", "barycenter"), default=None, help="run one section")
     parser.add_argument("--no-sinkhorn", action="store_true", help="skip POT's slow batched log-Sinkhorn rows")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (POT's solvers use one)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads and numpy's BLAS threads (POT's network simplex uses one)")
+    parser.add_argument("--pair-rounds", type=int, default=3, help="rounds of the barycenter rows paired with POT")
+    parser.add_argument("--bary-rows", choices=("all", "paired"), default="all",
+                        help="'paired': only the exact and tol=1e-3 rows, timed by their pairing with POT (shorter)")
     args = parser.parse_args()
     _mmap_threshold(32 * 1024 * 1024)  # see measure()
     torch.set_num_threads(args.threads)
+    try:  # the peer's numpy BLAS gets the same number of threads as torch
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads, user_api="blas")
+    except ImportError:
+        pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}, "
           f"load average {load:.1f} on {os.cpu_count()} cores")
@@ -284,7 +307,7 @@ def main():
     if args.quick:
         bench_barycenter(3, 200, 16, 50, 1)
     else:
-        bench_barycenter(6, 1000, 64, 200, 1)
+        bench_barycenter(6, 1000, 64, 200, 1, args.pair_rounds, args.bary_rows)
 
 
 if __name__ == "__main__":

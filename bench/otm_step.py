@@ -85,6 +85,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="timed steps (median)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-linear", action="store_true", help="skip the second table (the barycenter per linear step)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -92,11 +93,21 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"load average {load:.1f} on {os.cpu_count()} cores")
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} threads)"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        blas = []
+    print(f"numpy BLAS: {'; '.join(blas) or 'unknown'}; torch: {'MKL' if torch.backends.mkl.is_available() else 'no MKL'}")
     step, mixer, cfg = bench_step(device, args.steps, batch, latent, dims)
     print(f"\nMWAE+OTM training step, 3 views (dims {dims}), batch {batch}, latent {latent}, N_B={batch}, "
           f"{cfg.barycenter_iters} outer x {cfg.fgw_iters} CG its (OTMConfig defaults)")
     print(f"  step {1000 * step:8.1f} ms   mixer {1000 * mixer:8.1f} ms   mixer share {100 * mixer / step:5.1f}%  "
           f"(target < 50%)")
+    if args.no_linear:
+        return
     print("\nThe mixer's barycenter alone, per linear step of the conditional gradient (same sizes)")
     ref = None
     for linear, (t, obj) in bench_mixer_linear(device, batch, latent, len(dims), cfg, max(3, args.steps // 2)).items():

@@ -185,3 +185,32 @@ def test_fgw_matches_pot_on_cuda():
     res = fgw(M.cuda(), A.cuda(), B.cuda(), alpha=0.5)
     ref = ot.gromov.fused_gromov_wasserstein2(M.numpy(), A.numpy(), B.numpy(), alpha=pot_alpha(0.5))
     assert res.plan.device.type == "cuda" and res.value.item() == pytest.approx(ref, rel=1e-6)
+
+
+def test_assignment_step_finds_the_network_simplex_vertex():
+    """Uniform square problems take SciPy's assignment solver: same vertex as POT's ``ot.emd``."""
+    from workbench.ot.fgw import _exact_vertices
+
+    g = torch.Generator().manual_seed(7)
+    n = 40
+    grad = torch.randn(3, n, n, generator=g, dtype=torch.float64)
+    uni = torch.full((3, n), 1.0 / n, dtype=torch.float64)
+    skew = torch.softmax(torch.randn(3, n, generator=g, dtype=torch.float64), 1)
+    for p, q in ((uni, uni), (skew, uni)):  # assignment path, then the network simplex path
+        for k, (i, j, v) in zip(range(3), _exact_vertices(grad, p, q, [0, 1, 2], n_jobs=2)):
+            ref = ot.emd(p[k].numpy(), q[k].numpy(), grad[k].numpy() - grad[k].min().item())
+            S = np.zeros((n, n))
+            S[i, j] = v
+            np.testing.assert_array_equal(S, ref)
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.75])
+def test_fgw_square_uniform_matches_pot(alpha):
+    """The mixer's case (N_B = N_m, uniform weights: the assignment step) against POT."""
+    X, Y = clouds(5, sizes=(30, 30))
+    M, A, B = squared_euclidean_cost(X, Y), euclidean_cost(X, X), euclidean_cost(Y, Y)
+    res = fgw(M, A, B, alpha=alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = ot.gromov.fused_gromov_wasserstein2(M.numpy(), A.numpy(), B.numpy(), alpha=pot_alpha(alpha))
+    assert res.value.item() == pytest.approx(ref, rel=1e-6)
+    assert res.marginal_error < 1e-10

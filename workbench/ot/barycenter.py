@@ -179,6 +179,7 @@ def fgw_barycenter(
         groups.setdefault(z.shape[0], []).append(i)
     batches = [(ix, torch.stack([Zs[i] for i in ix]), torch.stack([Bs[i] for i in ix]), torch.stack([mus[i] for i in ix]))
                for ix in groups.values()]
+    BBqs = [(Bm * Bm) @ mum.unsqueeze(-1) for _, _, Bm, mum in batches]  # the constant part of each FGW cost
     state: list[tuple[Tensor, Tensor] | None] = [None] * len(batches)  # (T, T B) per batch
     plans: list[Tensor | None] = [None] * M
     history: list[float] = []
@@ -198,7 +199,7 @@ def fgw_barycenter(
                 T0, TB0 = state[bi] if (warm_start and state[bi] is not None) else (None, None)
                 T, TB, f, _, _ = _cg_batch(Mc, A.expand(K, *A.shape), Bm, muB.expand(K, -1), mum, float(alpha), T0, TB0,
                                            max_iter=fgw_max_iter, tol_rel=fgw_tol, tol_abs=fgw_tol, linear=linear,
-                                           linear_kw=linear_kw, n_jobs=workers)
+                                           linear_kw=linear_kw, n_jobs=workers, BBq=BBqs[bi], inplace=True)
                 state[bi] = (T, TB)
                 for k, i in enumerate(ix):
                     plans[i] = T[k]
@@ -213,7 +214,11 @@ def fgw_barycenter(
             history.append(obj)
             if it == n_outer:
                 break
-            Zb = sum(lam_f[m] * (plans[m] @ Zs[m]) for m in range(M)) / muB[:, None]
+            Zb = torch.zeros_like(Zb)
+            for bi, (ix, Zm, _, _) in enumerate(batches):  # sum_m lambda_m T_m Z_m, one product per batch
+                w = torch.as_tensor([lam_f[i] for i in ix], dtype=dt, device=dev).view(-1, 1, 1)
+                Zb = Zb + (w * torch.bmm(state[bi][0], Zm)).sum(0)
+            Zb = Zb / muB[:, None]
             if structure == "features":
                 A = _dist(Zb)
             else:

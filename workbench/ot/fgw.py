@@ -20,6 +20,7 @@ import numpy as np
 import ot
 import scipy.sparse as sp
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from workbench.ot.result import OTResult
@@ -68,17 +69,33 @@ def _check_square(X: Tensor, name, size=None):
 _emd_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, pid that made it)
 
 
-def _exact_vertices(grad: Tensor, p: Tensor, q: Tensor, todo: list[int], n_jobs: int) -> list[np.ndarray]:
-    """Exact LP vertices argmin <grad_k, T> over Pi(p_k, q_k) with POT's network simplex (host, float64)."""
+def _exact_vertices(grad: Tensor, p: Tensor, q: Tensor, todo: list[int], n_jobs: int) -> list[tuple[np.ndarray, ...]]:
+    """Exact LP vertices argmin <grad_k, T> over Pi(p_k, q_k), as (rows, cols, values) of their nonzeros.
+
+    POT's network simplex on the host (float64). Where ``p_k`` and ``q_k`` are uniform with
+    ``n == m`` the LP is an assignment problem: by Birkhoff-von Neumann its vertices are the
+    permutation matrices divided by ``n``, and SciPy's ``linear_sum_assignment`` (shortest
+    augmenting paths) finds the same vertex as the network simplex in a fraction of its time
+    (the vertex is unique unless the gradient has exact ties, which float64 data do not meet).
+    """
     global _emd_pool
     G = grad[todo].detach().to("cpu", torch.float64).numpy()
     P = p[todo].detach().to("cpu", torch.float64).numpy()
     Q = q[todo].detach().to("cpu", torch.float64).numpy()
+    n, m = G.shape[1:]
+    # Uniform square problems: one check for the batch (the entries are exactly equal or not).
+    assignment = n == m and bool((P == P[:, :1]).all()) and bool((Q == P[:, :1]).all())
 
-    def one(i):  # shift: the same LP, POT needs a non-negative cost
-        return ot.emd(P[i], Q[i], G[i] - G[i].min(), numItermax=1_000_000)
+    def one(i):
+        if assignment:
+            rows, cols = linear_sum_assignment(G[i])
+            return rows, cols, P[i][rows]
+        # shift: the same LP, POT needs a non-negative cost
+        V = ot.emd(P[i], Q[i], G[i] - G[i].min(), numItermax=1_000_000, center_dual=False)
+        rows, cols = np.nonzero(V)
+        return rows, cols, V[rows, cols]
 
-    if n_jobs > 1 and len(todo) > 1:  # the network simplex releases the GIL
+    if n_jobs > 1 and len(todo) > 1:  # the network simplex and SciPy's assignment release the GIL
         if _emd_pool is None or _emd_pool[1] != os.getpid() or _emd_pool[0]._max_workers < n_jobs:  # new after a fork
             _emd_pool = (ThreadPoolExecutor(n_jobs, thread_name_prefix="workbench-emd"), os.getpid())
         return list(_emd_pool[0].map(one, range(len(todo))))
@@ -86,7 +103,7 @@ def _exact_vertices(grad: Tensor, p: Tensor, q: Tensor, todo: list[int], n_jobs:
 
 
 def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=1e-9, tol_abs=1e-9,
-              linear: Linear = "exact", linear_kw=None, n_jobs=1):
+              linear: Linear = "exact", linear_kw=None, n_jobs=1, BBq=None, inplace=False):
     """Conditional gradient for K FGW problems at once (torch, on the inputs' device).
 
     f(T) = alpha <M, T> + (1 - alpha) <constC - 2 A T B, T>, with M [K, n, m], A [K, n, n],
@@ -94,19 +111,30 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
     along (and may be passed back in as ``TB0`` with ``T0``). With the exact linear step the LP
     vertex ``S`` is sparse (at most n + m - 1 entries): ``S B`` costs (n + m) m instead of n m^2
     and every inner product with ``S`` is a gather. With D = S - T and symmetric A, B, the line
-    search needs <A D B, D> = <A S B, S> - 2 <A T B, S> + <A T B, T>.
+    search needs <A D B, D> = <A S B, S> - 2 <A T B, S> + <A T B, T>; with a sparse ``S``,
+    <A S B, S> is a gather too (row i of A times column j of S B at each nonzero (i, j)), so the
+    dense product ``A (S B)`` that updates ``A T B`` is deferred to the start of the next step and
+    skipped for the problems that stop (the last step of each problem, often half of them).
+    <lin, T> and <A T B, T> follow the step in closed form (T' = (1 - tau) T + tau S), so a step
+    reads the dense [K, n, m] arrays only for the gradient and the updates of T, T B and A T B.
+    ``BBq`` = (B * B) q ``[K, m, 1]`` may be passed in when B and q repeat (the barycenter);
+    ``inplace`` lets the solver update ``T0`` and ``TB0`` instead of copies.
 
     Returns (T, TB, f [K], iters [K] (long), converged [K] (bool)).
     """
     K, n, m = M.shape
     beta = 1.0 - alpha
     dev, dt = M.device, M.dtype
-    constC = ((A * A) @ p.unsqueeze(-1)) + ((B * B) @ q.unsqueeze(-1)).transpose(1, 2)
+    if BBq is None:
+        BBq = (B * B) @ q.unsqueeze(-1)
+    constC = ((A * A) @ p.unsqueeze(-1)) + BBq.transpose(1, 2)
     lin = alpha * M + beta * constC
-    T = p.unsqueeze(-1) * q.unsqueeze(1) if T0 is None else T0.clone()
-    TB = torch.bmm(T, B) if TB0 is None else TB0.clone()
+    T = p.unsqueeze(-1) * q.unsqueeze(1) if T0 is None else (T0 if inplace else T0.clone())
+    TB = torch.bmm(T, B) if TB0 is None else (TB0 if inplace else TB0.clone())
     ATB = torch.bmm(A, TB)
-    f = ((lin - 2 * beta * ATB) * T).sum((1, 2))
+    lin_T = (lin * T).sum((1, 2))
+    atb_T = (ATB * T).sum((1, 2))
+    f = lin_T - 2 * beta * atb_T
     active = torch.ones(K, dtype=torch.bool, device=dev)
     iters = torch.zeros(K, dtype=torch.long, device=dev)
     kw = dict(linear_kw or {})
@@ -115,22 +143,30 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
     ASB = torch.empty_like(TB)
     host_B = B.detach().numpy() if dev.type == "cpu" and linear == "exact" else None
     zero = torch.zeros((), dtype=dt, device=dev)
+    pending = None  # step sizes [K, 1, 1] of an A T B update deferred from the previous (exact) step
     for _ in range(max_iter):
         todo = active.nonzero().flatten().tolist() if K > 1 else ([0] if bool(active[0]) else [])
         if not todo:
             break
+        if pending is not None:  # A T B <- A T B + tau (A S B - A T B), for the problems still running
+            if len(todo) == K:
+                torch.bmm(A, SB, out=ASB)
+                ATB.lerp_(ASB, pending)
+            else:
+                idx = torch.as_tensor(todo, device=dev)
+                ATB[idx] = ATB[idx].lerp(torch.bmm(A[idx], SB[idx]), pending[idx])
+            pending = None
         iters[todo] += 1
         torch.add(lin, ATB, alpha=-4 * beta, out=grad)  # gradient of f up to the constant beta*constC
-        lin_T = (lin * T).sum((1, 2))
-        atb_T = (ATB * T).sum((1, 2))
         if linear == "exact":
             verts = _exact_vertices(grad, p, q, todo, n_jobs)
             SB.zero_()
             bs, is_, js, vs = [], [], [], []
-            for k, V in zip(todo, verts):
-                i, j = np.nonzero(V)
-                v = V[i, j]
-                if host_B is not None:  # sparse rows of B, summed on the host
+            # One nonzero per row (a permutation vertex): S B is a gather of rows of B, exact in
+            # any order, so the batched gather below serves; else sum sparse rows on the host.
+            rowwise = host_B is None or all(len(i) == n for i, _, _ in verts)
+            for k, (i, j, v) in zip(todo, verts):
+                if not rowwise:  # sparse rows of B, summed on the host
                     SB[k] = torch.from_numpy(sp.csr_matrix((v, (i, j)), shape=(n, m)) @ host_B[k])
                 bs.append(np.full(i.shape, k))
                 is_.append(i)
@@ -140,9 +176,9 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
             i_ = torch.as_tensor(np.concatenate(is_), device=dev)
             j_ = torch.as_tensor(np.concatenate(js), device=dev)
             v_ = torch.as_tensor(np.concatenate(vs), dtype=dt, device=dev)
-            if host_B is None:
+            if rowwise:
                 SB.view(K * n, m).index_add_(0, b_ * n + i_, v_.unsqueeze(1) * B.reshape(K * m, m)[b_ * m + j_])
-            torch.bmm(A, SB, out=ASB)
+            asb_S = torch.zeros(K, dtype=dt, device=dev).index_add_(0, b_, (A[b_, i_] * SB[b_, :, j_]).sum(1) * v_)
 
             def dot_S(X, b_=b_, i_=i_, j_=j_, v_=v_):  # <X_k, S_k> for every k (0 where k is done)
                 return torch.zeros(K, dtype=dt, device=dev).index_add_(0, b_, X[b_, i_, j_] * v_)
@@ -159,9 +195,11 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
 
             def dot_S(X, S=S):
                 return (X * S).sum((1, 2))
+            asb_S = dot_S(ASB)
         atb_S = dot_S(ATB)
-        qa = -2 * beta * (dot_S(ASB) - 2 * atb_S + atb_T)
-        qb = (dot_S(lin) - lin_T) - 4 * beta * (atb_S - atb_T)
+        lin_S = dot_S(lin)
+        qa = -2 * beta * (asb_S - 2 * atb_S + atb_T)
+        qb = (lin_S - lin_T) - 4 * beta * (atb_S - atb_T)
         tau_q = (-qb / (2 * qa).clamp_min(torch.finfo(dt).tiny)).clamp(0.0, 1.0)
         tau = torch.where(qa > 0, tau_q, ((qa + qb) < 0).to(dt))
         tau = torch.where(active, tau, zero)
@@ -173,8 +211,13 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
         else:
             T.add_(t3 * S)
         TB.lerp_(SB, t3)
-        ATB.lerp_(ASB, t3)
+        if linear == "exact":
+            pending = t3
+        else:
+            ATB.lerp_(ASB, t3)
         f = f + delta
+        lin_T = (1 - tau) * lin_T + tau * lin_S
+        atb_T = (1 - tau) ** 2 * atb_T + 2 * tau * (1 - tau) * atb_S + tau * tau * asb_S
         change = delta.abs()
         done = (tau == 0) | (change <= tol_abs) | (change <= tol_rel * f.abs())
         active = active & ~done
@@ -205,8 +248,9 @@ def fgw(
         + (1-\alpha) \sum_{ijkl} |A_{ik} - B_{jl}|^2 T_{ij} T_{kl}.
 
     Each step solves the linear problem at the gradient exactly with POT's network flow
-    (``ot.emd``, ``linear="exact"``, the default) and takes the closed-form step of the quadratic
-    line search (Vayer et al. 2019, as in POT). The iterations run in torch on the inputs'
+    (``ot.emd``, ``linear="exact"``, the default; with uniform weights and ``n == m`` an
+    assignment problem, solved by SciPy's ``linear_sum_assignment``: the same vertex) and
+    takes the closed-form step of the quadratic line search (Vayer et al. 2019, as in POT). The iterations run in torch on the inputs'
     device; only the exact linear step goes through the host. ``linear="ipot"`` or
     ``"sinkhorn"`` replaces it by :func:`~workbench.ot.ipot` / :func:`~workbench.ot.sinkhorn`
     on the device (an inexact direction: a slightly higher objective, see ``bench/ot_bench.py``). Note: the OTM paper's Algorithm 1 writes the linearised cost as
