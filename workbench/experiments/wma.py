@@ -16,7 +16,12 @@ scores it the way Sec. 4.1 of the paper does:
   *validation* score over seeds, never on test;
 - :data:`CLAIMS` and :func:`paper_table`: the paper's claims (Tables 1-2) evaluated on the
   selected points with :func:`workbench.claims.evaluate`;
-- :func:`alpha_beta_grid` is the same grid for any backbone builder (in-process, resumable).
+- :func:`alpha_beta_grid` is the same grid for any backbone builder (in-process, resumable);
+- the ``synthetic`` profile's mechanism: :func:`noise_sweep_conditions` (the noise knob),
+  :func:`noise_advantage` / :func:`advantage_summary` (WMA's paired advantage per amplitude)
+  and :func:`mechanism_table` (its claims);
+- :func:`diagnose`: why a claim of the committed results does not hold
+  (:mod:`workbench.experiments.evidence`).
 """
 
 from __future__ import annotations
@@ -56,9 +61,11 @@ from . import Profile, load_profile
 
 __all__ = [
     "CLAIMS",
+    "MECHANISM_AGAINST",
     "PAPER_DATASETS",
     "PAPER_MODALITY_NAMES",
     "Setup",
+    "advantage_summary",
     "alpha_beta_grid",
     "at_seed",
     "basis_table",
@@ -66,11 +73,15 @@ __all__ = [
     "card_robustness",
     "cell_frame",
     "chosen_models",
+    "diagnose",
     "evaluate_point",
     "fit_point",
     "fit_wma",
     "grid_context",
     "grid_points",
+    "mechanism_table",
+    "noise_advantage",
+    "noise_sweep_conditions",
     "paper_grid",
     "paper_table",
     "point_trainer",
@@ -146,7 +157,55 @@ def card_conditions(
     return out
 
 
-CONDITIONS = {"table1": table1_conditions, "card": card_conditions}
+def noise_sweep_conditions(
+    modalities: Sequence[str],
+    amplitudes: Sequence[float] = (0.5, 1.0, 2.0, 3.0, 6.0),
+    noisy: Sequence[str] | None = None,
+) -> dict:
+    """The noise knob of the ``synthetic`` profile: uniform noise of each amplitude on one
+    modality's embedding tokens at test time (Sec. 4.1 of the WMA paper fixes the amplitude at
+    3; here it moves from none to large), the models trained on clean data as in the paper.
+
+    Args:
+        modalities: the dataset's modalities.
+        amplitudes: half-widths of :class:`~workbench.corruptions.UniformNoise` (> 0; the
+            clean test set is the ``normal`` case, amplitude 0).
+        noisy: the modalities to perturb, one at a time (default every modality).
+
+    Returns:
+        ``{"normal": [], "noise/<m>/<a>": [UniformNoise(m, a)]}``; the rows of
+        :func:`evaluate_point` then carry ``modality = m`` and ``level = a``.
+
+    Raises:
+        ValueError: an amplitude that is not positive, or a ``noisy`` modality the data lacks.
+    """
+    bad = [a for a in amplitudes if not float(a) > 0]
+    if bad:
+        raise ValueError(
+            f"noise_sweep_conditions(amplitudes={list(amplitudes)}): every amplitude must be > 0 "
+            "(amplitude 0 is the 'normal' case, always included)."
+        )
+    noisy = list(modalities) if noisy is None else list(noisy)
+    unknown = [m for m in noisy if m not in modalities]
+    if unknown:
+        raise ValueError(
+            f"noise_sweep_conditions(noisy={noisy}): {unknown} not among the data's modalities "
+            f"{list(modalities)}."
+        )
+    out: dict[str, list] = {"normal": []}
+    for m in noisy:
+        for a in amplitudes:
+            out[f"noise/{m}/{float(a):g}"] = [
+                UniformNoise(m, amplitude=float(a), level="embedding")
+            ]
+    return out
+
+
+CONDITIONS = {
+    "table1": table1_conditions,
+    "card": card_conditions,
+    "noise_sweep": noise_sweep_conditions,
+}
 
 
 # ============================================================================ training and grid
@@ -508,6 +567,7 @@ def prepare(
     warmup_ratio: float = TrainerConfig.warmup_ratio,
     patience: int | None = TrainerConfig.patience,
     conditions: str = "table1",
+    conditions_options: Mapping[str, Any] | None = None,
     data_root: str | None = None,
     vilt_weights: str | None = None,
     device: str = "auto",
@@ -526,8 +586,11 @@ def prepare(
         max_epochs, batch_size, lr, schedule, warmup_ratio, patience: the
             :class:`~workbench.training.TrainerConfig` (``patience=None``: no early stopping;
             the best validation epoch is kept either way).
-        conditions: ``"table1"`` (Sec. 4.1: noise amplitude 3, 50% missing) or ``"card"``
-            (the reproducibility card's levels).
+        conditions: ``"table1"`` (Sec. 4.1: noise amplitude 3, 50% missing), ``"card"``
+            (the reproducibility card's levels) or ``"noise_sweep"`` (the synthetic profile's
+            noise knob, :func:`noise_sweep_conditions`).
+        conditions_options: keyword arguments of the test-case builder (e.g.
+            ``{"amplitudes": [0.5, 1, 2], "noisy": ["m1"]}`` for ``"noise_sweep"``).
         data_root: folder of a real dataset.
         vilt_weights: a local ViLT checkpoint folder (weights and tokenizer); the text is cut
             to its position table.
@@ -541,6 +604,11 @@ def prepare(
     """
     if conditions not in CONDITIONS:
         raise ValueError(f"conditions={conditions!r}; expected one of {sorted(CONDITIONS)}.")
+    if conditions_options is not None and not isinstance(conditions_options, Mapping):
+        raise ValueError(
+            f"conditions_options={conditions_options!r}; expected a mapping of keyword "
+            f"arguments of {CONDITIONS[conditions].__name__}()."
+        )
     if backbone not in ("auto", "transformer", "vilt"):
         raise ValueError(f"backbone={backbone!r}; expected 'auto', 'transformer' or 'vilt'.")
     kind = (
@@ -566,9 +634,14 @@ def prepare(
     )
     pretrained = None if vilt_weights is None else str(Path(vilt_weights).expanduser())
     build = backbone_factory(train, kind, pretrained=pretrained, **sizes)
-    return Setup(
-        train, validation, test, build, kind, trainer, CONDITIONS[conditions](train.modalities)
-    )
+    try:
+        cases = CONDITIONS[conditions](train.modalities, **dict(conditions_options or {}))
+    except TypeError as err:
+        raise ValueError(
+            f"conditions_options={dict(conditions_options or {})} do not fit "
+            f"{CONDITIONS[conditions].__name__}() ({err})."
+        ) from None
+    return Setup(train, validation, test, build, kind, trainer, cases)
 
 
 def fit_point(
@@ -1059,3 +1132,417 @@ def paper_table(results: pd.DataFrame, *, profile: str | None = None) -> pd.Data
         table["alpha"], table["beta"] = float(wma["alpha"]), float(wma["beta"])
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ============================================================================ the synthetic mechanism
+
+MECHANISM_AGAINST = ("baseline", "minimize OT")
+"""The regimes WMA is compared with on the ``synthetic`` profile (Tables 1-2's comparisons)."""
+
+
+def _knob_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The selected test rows of the noise knob: ``normal`` (amplitude 0, counted for every
+    noisy modality) and ``noise`` (amplitude = ``level``), with columns ``noisy, amplitude``."""
+    sel = selected_frame(results)
+    noise = sel[sel["condition"] == "noise"].copy()
+    if noise.empty:
+        raise ValueError(
+            "The results hold no 'noise' rows; run the synthetic profile "
+            "(conditions: noise_sweep) or pass rows of run_point with noise test cases."
+        )
+    noise["noisy"] = noise["modality"].astype(str)
+    noise["amplitude"] = pd.to_numeric(noise["level"]).astype(float)
+    normal = sel[sel["condition"] == "normal"]
+    clean = [normal.assign(noisy=m, amplitude=0.0) for m in noise["noisy"].unique()]
+    return pd.concat([*clean, noise], ignore_index=True)
+
+
+def noise_advantage(results: pd.DataFrame) -> pd.DataFrame:
+    """WMA's advantage over the baseline and over "minimize OT" per noise amplitude and seed.
+
+    The points are the ones :func:`select` picks on the clean *validation* split (never on
+    test); each seed's WMA score is paired with the same seed's baseline and "minimize OT"
+    scores on the same corrupted test set (the corruption seed is the training seed,
+    :func:`evaluate_point`). A positive difference favours WMA (sign-flipped for an error
+    metric such as MAE).
+
+    Args:
+        results: the rows of :func:`run_point` with the ``noise_sweep`` test cases (the
+            ``synthetic`` profile's ``results.csv``).
+
+    Returns:
+        Columns ``dataset, against, noisy, amplitude, seed, wma, other, difference``; amplitude
+        0 is the clean test set.
+
+    Raises:
+        ValueError: no noise rows, or no WMA run.
+    """
+    rows = _knob_rows(results)
+    if "WMA" not in set(rows["method"]):
+        raise ValueError("noise_advantage(): the results hold no WMA run (alpha > 0, beta > 0).")
+    sign = 1.0 if _higher(results) else -1.0
+    keys = ["dataset", "noisy", "amplitude", "seed"]
+    wide = rows.pivot_table(index=keys, columns="method", values="value", aggfunc="mean")
+    out = []
+    for other in MECHANISM_AGAINST:
+        if other not in wide.columns:
+            continue
+        frame = wide[["WMA", other]].dropna().reset_index()
+        frame = frame.rename(columns={"WMA": "wma", other: "other"})
+        frame.insert(1, "against", other)
+        frame["difference"] = sign * (frame["wma"] - frame["other"])
+        out.append(frame)
+    if not out:
+        raise ValueError(
+            f"noise_advantage(): the results hold neither of {MECHANISM_AGAINST} to compare with."
+        )
+    cols = ["dataset", "against", "noisy", "amplitude", "seed", "wma", "other", "difference"]
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def advantage_summary(advantage: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std and standard error over seeds of :func:`noise_advantage`, per comparison,
+    noisy modality and amplitude (``se = std / sqrt(n)``; ``std`` and ``se`` are NaN with one
+    seed), with the regimes' mean scores beside."""
+    keys = ["dataset", "against", "noisy", "amplitude"]
+    g = advantage.groupby(keys, sort=True)
+    out = g.agg(
+        wma=("wma", "mean"),
+        other=("other", "mean"),
+        mean=("difference", "mean"),
+        std=("difference", "std"),
+        n=("difference", "size"),
+    ).reset_index()
+    out["se"] = out["std"] / np.sqrt(out["n"])
+    return out
+
+
+def _mechanism_claims(rows: pd.DataFrame, higher: bool, dataset: str) -> list[Claim]:
+    claims = []
+    for other in MECHANISM_AGAINST:
+        if other not in set(rows["method"]):
+            continue
+        table = "1" if other == "baseline" else "2"
+        short = "baseline" if other == "baseline" else "minimize_ot"
+        first = sorted(rows["noisy"].unique())[0]
+        for (noisy, amplitude), _ in rows.groupby(["noisy", "amplitude"], sort=True):
+            condition = "normal" if amplitude == 0 else "noise"
+            if condition == "normal" and noisy != first:
+                continue  # the clean test set is one claim, not one per noisy modality
+            where = {"dataset": dataset, "noisy": noisy, "amplitude": float(amplitude)}
+            claims.append(
+                Claim(
+                    id=f"wma.synthetic.beats_{short}."
+                    + ("clean" if condition == "normal" else f"{noisy}.a{amplitude:g}"),
+                    text=(
+                        f"WMA beats {'the baseline' if table == '1' else 'minimize OT'} "
+                        + (
+                            "on clean test data"
+                            if amplitude == 0
+                            else f"with uniform noise of amplitude {amplitude:g} on {noisy}"
+                        )
+                    ),
+                    paper="wma",
+                    table=table,
+                    kind="ordering",
+                    method="WMA",
+                    against=(other,),
+                    where=where,
+                    reference={"table": table, "condition": condition},
+                    paper_method="ViLT-WMA" if table == "1" else "WMA",
+                    paper_against="ViLT" if table == "1" else "minimize OT",
+                    higher_is_better=higher,
+                )
+            )
+    return claims
+
+
+def mechanism_table(results: pd.DataFrame, *, profile: str | None = None) -> pd.DataFrame:
+    """The ``synthetic`` profile's claims: WMA beats the baseline (Table 1) and "minimize OT"
+    (Table 2) on the clean test set and at every noise amplitude of the knob, one claim per
+    (noisy modality, amplitude) (``noisy`` is empty for the clean claim),
+    evaluated with :func:`workbench.claims.evaluate` on the points selected on validation.
+
+    The paper side is the paper's Table 1 / Table 2 ``normal`` rows for amplitude 0 and its
+    ``noise`` rows (amplitude 3 on ViLT's embeddings) for every other amplitude: the paper
+    tests one amplitude, so the knob's other values have no printed counterpart.
+
+    Args:
+        results: the rows of :func:`run_point` with the ``noise_sweep`` test cases.
+        profile: the profile name written in the table.
+
+    Returns:
+        :func:`workbench.claims.evaluate`'s table with ``dataset``, ``noisy``, ``amplitude`` and
+        the selected ``alpha``, ``beta`` of WMA.
+    """
+    if "dataset" not in results:
+        results = results.assign(dataset="")
+    frames = []
+    for dataset, part in results.groupby("dataset", sort=False):
+        rows = _knob_rows(part)
+        higher = _higher(part)
+        claims = _mechanism_claims(rows, higher, str(dataset))
+        table = evaluate(claims, {"main": rows}, profile=profile or "")
+        knob = pd.DataFrame(
+            [
+                ("" if c.where["amplitude"] == 0 else c.where["noisy"], c.where["amplitude"])
+                for c in claims
+            ],
+            columns=["noisy", "amplitude"],
+        )
+        table.insert(0, "dataset", dataset)
+        table.insert(2, "noisy", knob["noisy"].to_numpy())
+        table.insert(3, "amplitude", knob["amplitude"].to_numpy())
+        choice = select(part).set_index("regime")
+        wma = choice.loc["WMA"] if "WMA" in choice.index else {"alpha": np.nan, "beta": np.nan}
+        table["alpha"], table["beta"] = float(wma["alpha"]), float(wma["beta"])
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ============================================================================ diagnoses
+
+_WHAT = {"normal": "clean test data", "noise": "noise", "missing": "a missing modality"}
+
+
+def _claim_parts(claim_id: str) -> tuple[str, str] | None:
+    """``(against regime, condition)`` of a :data:`CLAIMS` id, ``None`` for another id."""
+    for claim in CLAIMS:
+        if claim.id == claim_id:
+            return claim.against[0], str(claim.where["condition"])
+    return None
+
+
+def _per_seed_scores(rows: pd.DataFrame, regime: str, condition: str) -> pd.Series:
+    part = rows[(rows["method"] == regime) & (rows["condition"] == condition)]
+    return part.groupby("seed")["value"].mean()
+
+
+def _mean_se(x: pd.Series) -> tuple[float, float, int]:
+    a = pd.to_numeric(x, errors="coerce").dropna().to_numpy(dtype=float)
+    if a.size == 0:
+        return float("nan"), float("nan"), 0
+    se = float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else float("nan")
+    return float(a.mean()), se, int(a.size)
+
+
+def _improving(ev, rows: pd.DataFrame) -> tuple[int, int, list[int], int | None]:
+    """Runs behind ``rows`` still improving at their last epoch (provenance ``convergence``;
+    else ``best_epoch > 0.75 max_epochs`` from the rows), their best epochs and the budget."""
+    runs = rows.drop_duplicates("run_id") if "run_id" in rows else rows.iloc[0:0]
+    conv = ev.convergence if hasattr(ev, "convergence") else pd.DataFrame()
+    if len(conv) and "run_id" in conv and "still_improving" in conv:
+        conv = conv[conv["run_id"].astype(str).isin(set(runs["run_id"].astype(str)))]
+        if len(conv):
+            best = [int(b) for b in pd.to_numeric(conv["best_epoch"], errors="coerce").dropna()]
+            budget = pd.to_numeric(conv.get("max_epochs"), errors="coerce").dropna()
+            return (
+                int(conv["still_improving"].astype(bool).sum()),
+                len(conv),
+                sorted(best),
+                int(budget.max()) if len(budget) else None,
+            )
+    if {"best_epoch", "max_epochs"} <= set(runs.columns) and len(runs):
+        best = pd.to_numeric(runs["best_epoch"], errors="coerce")
+        budget = pd.to_numeric(runs["max_epochs"], errors="coerce")
+        late = best > 0.75 * budget
+        return int(late.sum()), len(runs), sorted(int(b) for b in best.dropna()), int(budget.max())
+    return 0, 0, [], None
+
+
+def diagnose(ev) -> dict[tuple[str, str], tuple[str, str]]:
+    """Why a WMA claim (:data:`CLAIMS`, Tables 1-2) does not hold on a committed run.
+
+    For every claim of ``ev.table`` whose verdict is not ``holds``, on the points
+    :func:`select` picks on validation (the ones the table judged), in this order:
+
+    - **implementation**: the IPOT plans of WMA or "minimize OT" missed their marginals (the
+      run's ``ot_marginal_error`` above ``WMAConfig.ot_tol``), so :math:`D^i` of Eq. 8 is not
+      the OT cost the paper regularises;
+    - **budget**: at least half of the claim's runs (WMA and the other regime, every seed) had
+      their best validation epoch in the last quarter of the budget (provenance
+      ``convergence``): the comparison is made before the runs converged;
+    - **data**: for a noise or missing-modality claim, the test case does not hurt the other
+      regime beyond 2 SE (clean minus corrupted score, per seed): the effect WMA's robustness
+      claim is about is absent at the paper's amplitude / rate on this data;
+    - **spread**: ``not clearly`` with the paired difference within 2 SE, and the seeds the
+      observed mean would need at the observed per-seed std;
+    - **data** otherwise: converged runs order the regimes the other way on this data.
+
+    The ``synthetic`` profile's claims (:func:`mechanism_table`) get **budget**, **spread** or
+    **data** in the same way, and their texts say how much accuracy each regime loses from the
+    clean test set to the claim's noise amplitude (the robustness the claim is about).
+
+    Every number in a text is computed from ``ev.results`` and ``ev.provenance``.
+
+    Args:
+        ev: a :class:`workbench.experiments.evidence.Evidence` (or any object with
+            ``results``, ``table``, ``provenance`` and ``convergence``).
+
+    Returns:
+        ``{(dataset, claim id): (kind, text)}`` for the rows of :data:`CLAIMS` and of
+        :func:`mechanism_table` that do not hold and have paired differences (other ids, and
+        claims a partial run could not judge, are left to the generic diagnosis).
+    """
+    from .evidence import seeds_needed
+
+    table, results = ev.table, ev.results
+    if "verdict" not in table.columns or results.empty or "regime" not in results.columns:
+        return {}
+    if "dataset" not in results.columns:
+        results = results.assign(dataset="")
+    tol = WMAConfig().ot_tol
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    knob: dict[str, tuple] = {}  # per dataset: its rows, noise advantage and selected rows
+    for _, r in table[table["verdict"] != "holds"].iterrows():
+        if str(r["id"]).startswith("wma.synthetic.") and "amplitude" in r:
+            found = _diagnose_knob(ev, results, r, knob)
+            if found is not None:
+                out[found[0]] = found[1]
+            continue
+        parts = _claim_parts(str(r["id"]))
+        if parts is None:
+            continue
+        other, condition = parts
+        dataset = "" if pd.isna(r.get("dataset", "")) else str(r.get("dataset", ""))
+        rows = results[results["dataset"].astype(str) == dataset] if dataset else results
+        if rows.empty:
+            continue
+        sel = selected_frame(rows)
+        pair = sel[sel["method"].isin(["WMA", other])]
+        sign = 1.0 if _higher(rows) else -1.0
+        diff = sign * (
+            _per_seed_scores(pair, "WMA", condition) - _per_seed_scores(pair, other, condition)
+        )
+        mean, se, n = _mean_se(diff)
+        if n == 0:
+            continue  # not judged (e.g. a partial run without WMA): the generic diagnosis says so
+        wma_row = select(rows).set_index("regime")
+        cell = (
+            f"WMA at alpha={wma_row.loc['WMA', 'alpha']:g}, beta={wma_row.loc['WMA', 'beta']:g}"
+            if "WMA" in wma_row.index
+            else "WMA"
+        )
+        said = f"{cell} vs {other} with {_WHAT[condition]}: {mean:+.3g} ± {se:.2g} (SE, n={n})"
+        ot = pair[pair["method"].isin(["WMA", "minimize OT"])]
+        if "ot_marginal_error" in ot.columns:
+            err = pd.to_numeric(ot.drop_duplicates("run_id")["ot_marginal_error"], errors="coerce")
+            bad = err[err > tol]
+            if len(bad):
+                out[(dataset, str(r["id"]))] = (
+                    "implementation",
+                    f"{said}; the IPOT plans missed their marginals in {len(bad)} of "
+                    f"{int(err.notna().sum())} OT runs (largest epoch-mean marginal error "
+                    f"{float(bad.max()):.3g} > ot_tol {tol:g}), so D of Eq. 8 is not the OT cost "
+                    "the paper regularises.",
+                )
+                continue
+        improving, n_runs, best, budget = _improving(ev, pair)
+        if n_runs and improving / n_runs >= 0.5:
+            span = f" (best epochs {min(best)}-{max(best)})" if best else ""
+            out[(dataset, str(r["id"]))] = (
+                "budget",
+                f"{said}; {improving} of {n_runs} runs of WMA and {other} had their best "
+                f"validation epoch in the last quarter of the {budget}-epoch budget{span}: "
+                "they were still improving, so the ordering is taken before convergence.",
+            )
+            continue
+        if condition != "normal":
+            clean = _per_seed_scores(pair, other, "normal")
+            hit = _per_seed_scores(pair, other, condition)
+            drop_mean, drop_se, drop_n = _mean_se(sign * (clean - hit))
+            if drop_n and not drop_mean > 2 * (drop_se if np.isfinite(drop_se) else 0.0):
+                out[(dataset, str(r["id"]))] = (
+                    "data",
+                    f"{said}; the test case costs {other} only {drop_mean:+.3g} ± "
+                    f"{drop_se:.2g} (SE, n={drop_n}; clean {clean.mean():.3g}, with "
+                    f"{_WHAT[condition]} {hit.mean():.3g}), within 2 SE of no effect: the "
+                    "corruption the claim is about barely touches this data, so there is no "
+                    "robustness for WMA to add.",
+                )
+                continue
+        if str(r["verdict"]) == "not clearly" and np.isfinite(se) and abs(mean) <= 2 * se:
+            need = seeds_needed(mean, se, n)
+            more = (
+                "a zero mean clears 2 SE with no number of seeds"
+                if np.isinf(need)
+                else f"about {need:.0f} seeds would be needed at the observed per-seed std "
+                f"({se * np.sqrt(n):.2g}) for this mean to clear 2 SE"
+            )
+            out[(dataset, str(r["id"]))] = ("spread", f"{said}, within 2 SE; {more}.")
+            continue
+        out[(dataset, str(r["id"]))] = (
+            "data",
+            f"{said}; {n_runs - improving} of {n_runs} runs had converged (best epoch before "
+            f"the last quarter of the budget), so {other if mean < 0 else 'WMA'} is ahead on "
+            "this data, not for lack of epochs.",
+        )
+    return out
+
+
+def _num(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, 0 for a rounding residue (|x| < 1e-12)."""
+    return "0" if abs(x) < 1e-12 else f"{x:.{digits}g}"
+
+
+def _diagnose_knob(ev, results: pd.DataFrame, r: pd.Series, cache: dict):
+    """:func:`diagnose` of one :func:`mechanism_table` row: ``((dataset, id), (kind, text))``,
+    ``None`` when the results do not hold its rows (``cache`` keeps each dataset's frames)."""
+    from .evidence import seeds_needed
+
+    dataset = "" if pd.isna(r.get("dataset", "")) else str(r.get("dataset", ""))
+    against = next((o for o in MECHANISM_AGAINST if f"vs {o}:" in str(r.get("workbench"))), None)
+    if dataset not in cache:
+        part = results[results["dataset"].astype(str) == dataset] if dataset else results
+        usable = not part.empty and "noise" in set(part["condition"])
+        cache[dataset] = (
+            (part, noise_advantage(part), selected_frame(part)) if usable else (None, None, None)
+        )
+    part, adv, sel = cache[dataset]
+    if part is None or against is None:
+        return None
+    adv = adv[adv["against"] == against]
+    amplitude = float(r["amplitude"])
+    noisy = "" if pd.isna(r.get("noisy")) else str(r.get("noisy"))
+    noisy = noisy or str(adv["noisy"].iloc[0])
+    here = adv[(adv["noisy"] == noisy) & np.isclose(adv["amplitude"], amplitude)]
+    clean = adv[(adv["noisy"] == noisy) & (adv["amplitude"] == 0)]
+    if here.empty:
+        return None
+    mean, se, n = _mean_se(here.set_index("seed")["difference"])
+    if n == 0:
+        return None
+    where = "on the clean test set" if amplitude == 0 else f"at amplitude {amplitude:g} on {noisy}"
+    said = f"WMA vs {against} {where}: {mean:+.3g} ± {se:.2g} (SE, n={n})"
+    if amplitude > 0 and len(clean):
+        sign = 1.0 if _higher(part) else -1.0
+        c, h = clean.set_index("seed"), here.set_index("seed")
+        lost_wma = _mean_se(sign * (c["wma"] - h["wma"]))
+        lost_other = _mean_se(sign * (c["other"] - h["other"]))
+        said += (
+            f"; from the clean test set to this noise WMA loses {_num(lost_wma[0])} ± "
+            f"{_num(lost_wma[1], 2)} and {against} {_num(lost_other[0])} ± "
+            f"{_num(lost_other[1], 2)} (SE)"
+        )
+    improving, n_runs, _, budget = _improving(ev, sel[sel["method"].isin(["WMA", against])])
+    key = (dataset, str(r["id"]))
+    if n_runs and improving / n_runs >= 0.5:
+        return key, (
+            "budget",
+            f"{said}; {improving} of {n_runs} runs had their best validation epoch in the last "
+            f"quarter of the {budget}-epoch budget, so they were still improving.",
+        )
+    if str(r["verdict"]) == "not clearly" and np.isfinite(se) and abs(mean) <= 2 * se:
+        need = seeds_needed(mean, se, n)
+        more = (
+            "a zero mean clears 2 SE with no number of seeds"
+            if np.isinf(need)
+            else f"about {need:.0f} seeds would be needed at the observed per-seed std for "
+            "this mean to clear 2 SE"
+        )
+        return key, ("spread", f"{said}, within 2 SE; {more}.")
+    return key, (
+        "data",
+        f"{said}; {n_runs - improving} of {n_runs} runs had converged, so on this data "
+        f"{against if mean < 0 else 'WMA'} is ahead at this amplitude, not for lack of epochs.",
+    )
