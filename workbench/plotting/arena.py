@@ -184,7 +184,8 @@ def leaderboard_heatmap(
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(1.1 * mean.shape[1] + 2.5, 0.38 * mean.shape[0] + 1.2))
+        size = (1.1 * mean.shape[1] + 2.5, 0.38 * mean.shape[0] + 1.2)
+        _, ax = plt.subplots(figsize=size, layout="constrained")
     ax.imshow(scaled, cmap=cmap, aspect="auto", vmin=0, vmax=1)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):

@@ -34,11 +34,19 @@ def _ax(ax, figsize=(4.5, 3.5)):
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=figsize)
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 
 
-def plot_plan(plan, ax=None, *, title: str | None = None, cmap: str = "viridis", xlabel="target j", ylabel="source i"):
+def plot_plan(
+    plan,
+    ax=None,
+    *,
+    title: str | None = None,
+    cmap: str = "viridis",
+    xlabel="target j",
+    ylabel="source i",
+):
     """Heatmap of a transport plan.
 
     Args:
@@ -51,7 +59,9 @@ def plot_plan(plan, ax=None, *, title: str | None = None, cmap: str = "viridis",
     """
     P = _np(plan)
     if P.ndim != 2:
-        raise ValueError(f"plot_plan() needs one plan [n, m], got shape {P.shape}; index the batch first.")
+        raise ValueError(
+            f"plot_plan() needs one plan [n, m], got shape {P.shape}; index the batch first."
+        )
     ax = _ax(ax)
     im = ax.imshow(P, aspect="auto", cmap=cmap, interpolation="nearest")
     from matplotlib.ticker import MaxNLocator
@@ -85,7 +95,13 @@ def plot_matching(X, Y, plan, ax=None, *, top: int | None = None, title: str | N
         order = np.argsort(-P[idx[:, 0], idx[:, 1]])[:top]
         idx = idx[order]
     for i, j in idx:
-        ax.plot([X[i, 0], Y[j, 0]], [X[i, 1], Y[j, 1]], color="0.3", lw=1, alpha=float(min(1.0, P[i, j] / pmax)))
+        ax.plot(
+            [X[i, 0], Y[j, 0]],
+            [X[i, 1], Y[j, 1]],
+            color="0.3",
+            lw=1,
+            alpha=float(min(1.0, P[i, j] / pmax)),
+        )
     ax.scatter(X[:, 0], X[:, 1], c="C0", s=25, label="source", zorder=3)
     ax.scatter(Y[:, 0], Y[:, 1], c="C1", s=25, marker="s", label="target", zorder=3)
     ax.legend(loc="best", fontsize=8)
@@ -93,7 +109,12 @@ def plot_matching(X, Y, plan, ax=None, *, top: int | None = None, title: str | N
     return ax
 
 
-def plot_ipot_convergence(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], ax=None, *, title: str | None = None):
+def plot_ipot_convergence(
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    ax=None,
+    *,
+    title: str | None = None,
+):
     """IPOT relative error against iterations, one line per setting (e.g. per beta).
 
     Args:
@@ -107,15 +128,32 @@ def plot_ipot_convergence(curves: Mapping[str, tuple[Sequence[int], Sequence[flo
     """
     ax = _ax(ax)
     for label, (its, errs) in curves.items():
-        ax.plot(list(its), np.maximum(np.asarray(errs, dtype=float), 1e-12), marker="o", ms=3, label=label)
+        ax.plot(
+            list(its),
+            np.maximum(np.asarray(errs, dtype=float), 1e-12),
+            marker="o",
+            ms=3,
+            label=label,
+        )
     ax.set_yscale("log")
     ax.axhline(0.01, color="0.5", ls=":", lw=1)
-    ax.set(xlabel="outer iterations", ylabel="relative error of <C,T> vs exact", title=title or "IPOT converges to exact OT")
+    ax.set(
+        xlabel="outer iterations",
+        ylabel="relative error of <C,T> vs exact",
+        title=title or "IPOT converges to exact OT",
+    )
     ax.legend(fontsize=8)
     return ax
 
 
-def plot_barycenter(codes: Sequence, barycenter, ax=None, *, names: Sequence[str] | None = None, title: str | None = None):
+def plot_barycenter(
+    codes: Sequence,
+    barycenter,
+    ax=None,
+    *,
+    names: Sequence[str] | None = None,
+    title: str | None = None,
+):
     """Scatter of each modality's codes and the barycenter codes (first two coordinates).
 
     Args:
@@ -178,7 +216,9 @@ def plot_fgw_matchings(X, Y, matchings: Sequence[Mapping], axes=None):
     return fig
 
 
-def plot_mixing(codes: Sequence, barycenter, mix, weighted, axes=None, *, names: Sequence[str] | None = None):
+def plot_mixing(
+    codes: Sequence, barycenter, mix, weighted, axes=None, *, names: Sequence[str] | None = None
+):
     """Three panels of OTM's fusion (Algorithm 2, Eq. 3): the FGW barycenter, the stochastic
     mix with binary masks and the weighted barycenter (WB ablation), over the modalities' codes.
 
@@ -197,8 +237,12 @@ def plot_mixing(codes: Sequence, barycenter, mix, weighted, axes=None, *, names:
     its = getattr(barycenter, "n_iters", None)
     first = "FGW barycenter" + (f" ({its} outer its)" if its is not None else "")
     plot_barycenter(codes, barycenter, ax=axes[0], names=names, title=first)
-    plot_barycenter(codes, mix, ax=axes[1], names=names, title="stochastic mix (binary masks, Eq. 3)")
-    plot_barycenter(codes, weighted, ax=axes[2], names=names, title="weighted barycenter (WB ablation)")
+    plot_barycenter(
+        codes, mix, ax=axes[1], names=names, title="stochastic mix (binary masks, Eq. 3)"
+    )
+    plot_barycenter(
+        codes, weighted, ax=axes[2], names=names, title="weighted barycenter (WB ablation)"
+    )
     fig = axes[0].figure
     if new:
         fig.tight_layout()
