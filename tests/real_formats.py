@@ -16,34 +16,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from workbench.data import multibench
-
-
-def image(path: Path, rng: np.random.Generator, size=(12, 10), fmt=None) -> None:
-    """A random RGB image file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path, format=fmt)
-
-
-def write_hateful_memes(root: Path, rng, sizes=(4, 2, 3), text=lambda rid: f"meme {rid} é"):
-    """The challenge release: ``train.jsonl``, ``dev_seen.jsonl``, ``test_seen.jsonl`` (one JSON
-    object per line, ``{"id": 42953, "img": "img/42953.png", "label": 0, "text": "..."}``: the
-    id an integer, the image path relative to the jsonl's folder and zero-padded to 5 digits)
-    and the PNGs under ``img/``; also the unlabelled ``test_unseen.jsonl`` (no ``label``), as
-    released in phase 2. Labels alternate 0/1 within a split; ``text`` gets the id."""
-    base = {"train.jsonl": 1000, "dev_seen.jsonl": 2000, "test_seen.jsonl": 3000}
-    for fname, n in zip(("train.jsonl", "dev_seen.jsonl", "test_seen.jsonl"), sizes):
-        lines = []
-        for i in range(n):
-            rid = base[fname] + i
-            image(root / "img" / f"{rid:05d}.png", rng)
-            record = {"id": rid, "img": f"img/{rid:05d}.png", "label": i % 2, "text": text(rid)}
-            lines.append(json.dumps(record))
-        (root / fname).write_text("\n".join(lines) + "\n")
-    unseen = {"id": 9000, "img": "img/09000.png", "text": "no label"}
-    (root / "test_unseen.jsonl").write_text(json.dumps(unseen) + "\n")
+from workbench.data.fixtures import image, write_hateful_memes  # noqa: F401 (re-exported)
 
 
 def write_mmimdb(root: Path, rng, split: dict, genres: dict) -> None:

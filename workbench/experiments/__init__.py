@@ -72,7 +72,7 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parent / "configs"
 
 
-COMMITTED_PROFILES = ("cpu", "synthetic")
+COMMITTED_PROFILES = ("cpu", "synthetic", "synthetic_complementary")
 """Profiles whose results, provenance and per-point store are committed under ``results/``."""
 
 
@@ -369,6 +369,7 @@ def reproduce(
     results_dir: str | os.PathLike | None = None,
     command: str | None = None,
     run: bool = True,
+    dry_run: bool = False,
     **sweep_options: Any,
 ) -> Reproduction:
     """Run a paper's experiment at ``profile`` as a resumable sweep and evaluate its claims.
@@ -390,9 +391,16 @@ def reproduce(
         run: ``False`` runs no point: the tables and the provenance are written from the
             points the store already holds (a partial, committed run; the provenance says how
             many of the grid's points are there).
+        dry_run: run every distinct configuration of the profile on tiny slices instead
+            (:func:`workbench.experiments.dryrun.dry_run`, on the CPU, in a temporary folder
+            unless ``store`` is given) and return its :class:`~.dryrun.DryRun` report.
         **sweep_options: passed to :func:`~workbench.sweep.run_sweep` (``backend="ray"``,
             ``address``, ``cpus_per_point``, ``gpus_per_point``, ``retries``).
     """
+    if dry_run:
+        from .dryrun import dry_run as _dry_run
+
+        return _dry_run(paper, profile, workdir=store, log=log)
     prof = load_profile(paper, profile)
     paper_table = resolve_function(prof.paper_table)
     if results_dir is not None:
