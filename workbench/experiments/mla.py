@@ -13,7 +13,11 @@
 - **Mechanism** (profile ``synthetic``): modality laziness on the ``synthetic`` dataset with the
   imbalance as a knob (:data:`KNOB`, ``signal_ratio = s_1 / s_0``): MLA against Concat and Late
   Fusion per knob value (:func:`knob_advantage`, :func:`knob_table`) and the mechanism's claims
-  (:func:`mechanism_table`, the profile's ``paper_table``).
+  (:func:`mechanism_table`, the profile's ``paper_table``). A follow-up design (profile
+  ``synthetic_complementary``) fixes a strong imbalance and moves the share of samples whose
+  label lives only in the weak modality (:data:`UNIQUE_KNOB`), so the weak modality has
+  something to add to the fused prediction; the same functions serve both
+  (:data:`DESIGNS`, :func:`knob_of`).
 
 :func:`diagnose` explains, with numbers computed from committed results, every claim that does
 not hold (``workbench.experiments.evidence``).
@@ -58,7 +62,10 @@ __all__ = [
     "ABLATION",
     "CLAIMS",
     "EXPERIMENTS",
+    "DESIGNS",
     "KNOB",
+    "UNIQUE_KNOB",
+    "KnobDesign",
     "TABLE1_METHODS",
     "TABLE2_BASELINES",
     "MLARun",
@@ -68,6 +75,8 @@ __all__ = [
     "evaluate_method",
     "fit_point",
     "knob_advantage",
+    "knob_of",
+    "knob_summary",
     "knob_table",
     "knob_weak_modality",
     "load_data",
@@ -508,6 +517,51 @@ def _with_signal_ratio(
     return opts
 
 
+def _with_unique_share(
+    dataset: str, options: Mapping[str, Any] | None, unique_share: float | None
+) -> dict[str, Any] | None:
+    """``options`` of the ``synthetic`` dataset with a share ``unique_share`` of the samples
+    whose label lives only in the second modality ``m1`` (the one :func:`_with_signal_ratio`
+    weakens) and the rest redundant: ``redundancy = 1 - unique_share``, ``uniqueness = (0,
+    unique_share)`` in :func:`workbench.data.synthetic.make_synthetic` (its route weights).
+    ``unique_share = 0`` draws the same data as no knob at all (the generator's defaults)."""
+    if unique_share is None:
+        return None if options is None else dict(options)
+    if dataset != "synthetic":
+        raise ValueError(
+            f"unique_share={unique_share} is the synthetic dataset's uniqueness knob; the point's "
+            f"dataset is {dataset!r}. Drop unique_share or use dataset: synthetic."
+        )
+    share = float(unique_share)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(
+            f"unique_share must lie in [0, 1] (the share of samples whose label lives only in "
+            f"m1); got {unique_share}."
+        )
+    opts = dict(options or {})
+    given = sorted(k for k in ("redundancy", "uniqueness", "synergy") if opts.get(k))
+    if given:
+        raise ValueError(
+            f"unique_share sets the synthetic routes itself; dataset_options also gives {given}. "
+            "Drop those options or drop unique_share."
+        )
+    opts["redundancy"] = 1.0 - share
+    opts["uniqueness"] = [0.0, share]
+    return opts
+
+
+def _synthetic_options(
+    dataset: str,
+    options: Mapping[str, Any] | None,
+    signal_ratio: float | None,
+    unique_share: float | None,
+) -> dict[str, Any] | None:
+    """The data options of a point: :func:`_with_signal_ratio` then :func:`_with_unique_share`."""
+    return _with_unique_share(
+        dataset, _with_signal_ratio(dataset, options, signal_ratio), unique_share
+    )
+
+
 def fit_point(
     *,
     experiment: str,
@@ -523,6 +577,7 @@ def fit_point(
     missing_rate: float = 0.0,
     missing_protocol: str = "lian",
     signal_ratio: float | None = None,
+    unique_share: float | None = None,
     hgm: bool | None = None,
     dynamic_fusion: bool | None = None,
     method_options: Mapping[str, Any] | None = None,
@@ -558,6 +613,10 @@ def fit_point(
             knob): the second modality's signal strength relative to the first's,
             ``s_1 = signal_ratio * s_0`` in :func:`workbench.data.synthetic.make_synthetic`
             (``s_0`` from ``dataset_options``, default 1); ``None`` leaves the options as given.
+        unique_share: the ``synthetic`` dataset's uniqueness of ``m1`` (the
+            ``synthetic_complementary`` profile's knob, :data:`UNIQUE_KNOB`): the share of
+            samples whose label lives only in ``m1``, the rest redundant
+            (:func:`_with_unique_share`); ``None`` leaves the options as given.
         hgm, dynamic_fusion: MLA's switches (``None``: MLA's default, on).
         method_options: further options of the method's configuration (e.g.
             ``{"pretrain_epochs": 1}`` for CRA and MMIN in a 4-epoch smoke run).
@@ -582,7 +641,9 @@ def fit_point(
     splits = load_data(
         dataset,
         data_root=data_root,
-        options=_with_signal_ratio(dataset, (dataset_options or {}).get(dataset), signal_ratio),
+        options=_synthetic_options(
+            dataset, (dataset_options or {}).get(dataset), signal_ratio, unique_share
+        ),
         n_train=n_train,
         n_validation=n_validation,
         n_test=n_test,
@@ -816,10 +877,11 @@ def run(
             splits[p["dataset"]] = load_data(
                 p["dataset"],
                 data_root=p["data_root"],
-                options=_with_signal_ratio(
+                options=_synthetic_options(
                     p["dataset"],
                     (p.get("dataset_options") or {}).get(p["dataset"]),
                     p.get("signal_ratio"),
+                    p.get("unique_share"),
                 ),
                 n_train=p.get("n_train"),
                 n_validation=p.get("n_validation"),
@@ -1142,14 +1204,70 @@ KNOB = "signal_ratio"
 """The ``synthetic`` profile's knob: the second modality's signal strength relative to the
 first's (:func:`fit_point`'s ``signal_ratio``; 1 balanced, small strongly imbalanced)."""
 
+UNIQUE_KNOB = "unique_share"
+"""The ``synthetic_complementary`` profile's knob, at a fixed strong imbalance: the share of
+samples whose label lives only in the weak modality ``m1`` (:func:`fit_point`'s
+``unique_share``; 0 every label redundant, as in the ``synthetic`` profile, large the weak
+modality carrying information the strong one lacks)."""
+
+
+@dataclass(frozen=True)
+class KnobDesign:
+    """One synthetic mechanism design: the knob column ``along``, the profile that moves it, the
+    end of the knob where the mechanism is expected (``present``: ``"min"`` or ``"max"``) and
+    the words naming the two ends (the per-seed frame labels of the "grows" claims and the
+    suffixes of :func:`mechanism_table`'s knob columns)."""
+
+    along: str
+    profile: str
+    present: str
+    present_word: str
+    absent_word: str
+
+    def ends(self, values: Iterable[float]) -> tuple[float, float]:
+        """``(present, absent)``: the knob values where the mechanism is expected and not."""
+        vals = [float(v) for v in values]
+        lo, hi = min(vals), max(vals)
+        return (lo, hi) if self.present == "min" else (hi, lo)
+
+    def order(self, values: Iterable[float]) -> list[float]:
+        """The distinct knob values from the mechanism-absent end to the mechanism-present end."""
+        return sorted({float(v) for v in values}, reverse=self.present == "min")
+
+
+DESIGNS = {
+    KNOB: KnobDesign(KNOB, "synthetic", "min", "imbalanced", "balanced"),
+    UNIQUE_KNOB: KnobDesign(UNIQUE_KNOB, "synthetic_complementary", "max", "unique", "redundant"),
+}
+"""The mechanism designs by knob: modality imbalance (``synthetic``) and, at a fixed strong
+imbalance, the weak modality's unique share (``synthetic_complementary``)."""
+
 _MECHANISM = {"experiment": "table1", "split": "test"}
+
+
+def knob_of(results: pd.DataFrame) -> str:
+    """The knob a mechanism run moves: :data:`UNIQUE_KNOB` when its column holds two or more
+    values (the ``synthetic_complementary`` profile), else :data:`KNOB`."""
+    if UNIQUE_KNOB in results.columns and results[UNIQUE_KNOB].dropna().nunique() > 1:
+        return UNIQUE_KNOB
+    return KNOB
+
+
+def _design(along: str) -> KnobDesign:
+    if along not in DESIGNS:
+        raise ValueError(
+            f"No mechanism design moves {along!r}; the knobs are {sorted(DESIGNS)} "
+            "(workbench.experiments.mla.DESIGNS)."
+        )
+    return DESIGNS[along]
 
 
 def _knob_rows(results: pd.DataFrame, along: str) -> pd.DataFrame:
     if along not in results.columns:
+        profile = DESIGNS[along].profile if along in DESIGNS else "synthetic"
         raise ValueError(
-            f"No column {along!r} in the results: the mechanism tables need the synthetic "
-            f"profile's knob (workbench reproduce mla --profile synthetic); the columns are "
+            f"No column {along!r} in the results: the mechanism tables need the {profile} "
+            f"profile's knob (workbench reproduce mla --profile {profile}); the columns are "
             f"{sorted(results.columns)}."
         )
     keep = (results["metric"] != "modality_gap") & results[along].notna()
@@ -1162,10 +1280,14 @@ def _knob_rows(results: pd.DataFrame, along: str) -> pd.DataFrame:
     return sel
 
 
-def knob_weak_modality(results: pd.DataFrame, *, along: str = KNOB, joint: str = "Concat") -> str:
+def knob_weak_modality(
+    results: pd.DataFrame, *, along: str | None = None, joint: str = "Concat"
+) -> str:
     """The weak modality of the mechanism runs: :func:`weak_modality` (the one ``joint``
-    neglects most on the **validation** split) at the strongest imbalance (the smallest
-    ``along``)."""
+    neglects most on the **validation** split) at the smallest value of ``along`` (default
+    :func:`knob_of`): for ``signal_ratio`` the strongest imbalance, for ``unique_share`` every
+    label redundant, where the imbalance alone tells the modalities apart."""
+    along = along or knob_of(results)
     sel = _knob_rows(results, along)
     return weak_modality(sel[sel[along] == sel[along].min()], joint=joint)
 
@@ -1176,7 +1298,7 @@ def knob_advantage(
     method: str = "MLA",
     baselines: Sequence[str] = ("Concat", "Late Fusion"),
     modalities: Sequence[str] | None = None,
-    along: str = KNOB,
+    along: str | None = None,
     split: str = "test",
 ) -> pd.DataFrame:
     """``method``'s advantage over each baseline at each knob value: the per-seed paired
@@ -1184,18 +1306,20 @@ def knob_advantage(
     standard error ``se = std / sqrt(n)`` and ``n`` seeds.
 
     Args:
-        results: tidy rows of the ``synthetic`` profile (a column ``along``).
+        results: tidy rows of a mechanism profile (a column ``along``).
         method, baselines: the method and what it is compared with.
         modalities: ``"multi"`` (fused) and unimodal rows to compare (default: ``"multi"`` and
             :func:`knob_weak_modality`).
-        along: the knob column.
+        along: the knob column (default :func:`knob_of`: ``signal_ratio`` or ``unique_share``).
         split: the split scored (``"test"``; the weak modality is chosen on validation).
 
     Returns:
         Columns ``comparison`` (``"MLA − Concat"``), ``baseline``, ``modality``, ``along``,
         ``mean``, ``std``, ``se``, ``n`` (one row per comparison, modality and knob value, the
-        knob sorted from balanced to imbalanced).
+        knob from the end without the mechanism to the end with it: :class:`KnobDesign`).
     """
+    along = along or knob_of(results)
+    design = _design(along)
     sel = _knob_rows(results, along)
     sel = sel[sel["split"] == split]
     if modalities is None:
@@ -1203,7 +1327,7 @@ def knob_advantage(
     rows = []
     for base in baselines:
         for mod in modalities:
-            for value in sorted(set(sel[along]), reverse=True):
+            for value in design.order(sel[along]):
                 cell = sel[(sel[along] == value) & (sel["modality"] == mod)]
                 d = paired_differences(cell, method, base).to_numpy(dtype=float)
                 n = int(np.isfinite(d).sum())
@@ -1223,16 +1347,44 @@ def knob_advantage(
     return pd.DataFrame(rows)
 
 
+def knob_summary(results: pd.DataFrame, *, along: str | None = None, scale: float = 100.0) -> str:
+    """One sentence: at the knob's mechanism end (:class:`KnobDesign`), ``MLA`` minus Concat
+    and minus Late Fusion on the weak modality alone and fused (:func:`knob_advantage`; mean ±
+    SE of the per-seed paired differences, in points), every number computed from
+    ``results``."""
+    along = along or knob_of(results)
+    design = _design(along)
+    adv = knob_advantage(results, along=along)
+    weak = knob_weak_modality(results, along=along)
+    present, _ = design.ends(adv[along])
+    at = adv[adv[along] == present]
+    parts = []
+    for comp in dict.fromkeys(at["comparison"]):
+        cells = []
+        for mod, name in ((weak, f"{weak} alone"), ("multi", "fused")):
+            r = at[(at["comparison"] == comp) & (at["modality"] == mod)].iloc[0]
+            cells.append(f"{name} {scale * r['mean']:+.1f} ± {scale * r['se']:.1f}")
+        parts.append(f"{comp}: " + ", ".join(cells))
+    n = int(at["n"].min()) if len(at) else 0
+    return (
+        f"At {along} = {present:g} ({design.present_word} end; weak modality {weak}, chosen "
+        f"on validation): " + "; ".join(parts) + f" points (mean ± SE, n={n} seeds)."
+    )
+
+
 def knob_table(
     results: pd.DataFrame,
     *,
-    along: str = KNOB,
+    along: str | None = None,
     modalities: Sequence[str] | None = None,
     scale: float = 100.0,
     digits: int = 1,
 ) -> pd.DataFrame:
     """Test accuracy ``mean ± std`` over seeds per knob value and modality (rows) and method
-    (columns), the knob from balanced to imbalanced."""
+    (columns), the knob from the end without the mechanism to the end with it (for
+    ``signal_ratio`` balanced to imbalanced, for ``unique_share`` redundant to unique)."""
+    along = along or knob_of(results)
+    design = _design(along)
     sel = _knob_rows(results, along)
     sel = sel[sel["split"] == "test"]
     if modalities is None:
@@ -1246,21 +1398,94 @@ def knob_table(
     table = stats["cell"].unstack("method")
     order = [m for m in dict.fromkeys(sel["method"]) if m in table.columns]
     rank = {m: i for i, m in enumerate(modalities)}
-    index = sorted(table.index, key=lambda k: (-k[0], rank.get(k[1], len(rank))))
+    sign = -1.0 if design.present == "min" else 1.0
+    index = sorted(table.index, key=lambda k: (sign * k[0], rank.get(k[1], len(rank))))
     return table.loc[index, order]
 
 
-def mechanism_claims(weak: str, low: float, high: float, *, along: str = KNOB) -> list[Claim]:
-    """The mechanism's claims on the ``synthetic`` profile (no published numbers: the paper side
-    is "not tabulated"):
+def mechanism_claims(weak: str, present: float, absent: float, *, along: str = KNOB) -> list[Claim]:
+    """The mechanism's claims on a synthetic profile (no published numbers: the paper side is
+    "not tabulated"); ``present`` and ``absent`` are the knob values where the mechanism is
+    expected and where it is not (:meth:`KnobDesign.ends`).
 
-    - at the strongest imbalance (``along == low``) MLA lifts the ``weak`` modality above joint
-      training (Concat) — modality laziness, the premise of Sec. 2.1 (Eq. 1-2);
-    - that lift is larger there than at the most balanced value (``along == high``), where
-      there is no laziness to undo (frame ``"lift"``, :func:`_lift_frame`);
-    - at the strongest imbalance MLA's fused accuracy (Eq. 5-7) beats Concat and Late Fusion.
+    ``signal_ratio`` (profile ``synthetic``; ``present`` the strongest imbalance):
+
+    - MLA lifts the ``weak`` modality above joint training (Concat) — modality laziness, the
+      premise of Sec. 2.1 (Eq. 1-2);
+    - that lift is larger there than at the most balanced value, where there is no laziness to
+      undo (frame ``"lift"``, :func:`_gain_frame`);
+    - MLA's fused accuracy (Eq. 5-7) beats Concat and Late Fusion.
+
+    ``unique_share`` (profile ``synthetic_complementary``; ``present`` the largest share of
+    labels living only in the weak modality, at a fixed strong imbalance): if joint training
+    under-uses the weak modality (laziness), the samples only it can classify are where
+    Concat loses, so
+
+    - MLA's fused accuracy beats Concat's there, and that advantage is larger than with every
+      label redundant (frame ``"fused_gain"``);
+    - Late Fusion, whose encoders are also trained alone, beats Concat there too (the
+      laziness explanation without MLA's shared head);
+    - MLA's fused accuracy beats Late Fusion's (the paper's ordering; Late Fusion is not
+      lazy, so this one is not implied by the mechanism);
+    - MLA still lifts the weak modality above Concat there.
     """
-    at_low = {**_MECHANISM, along: low}
+    design = _design(along)
+    at = {**_MECHANISM, along: present}
+    if design.along == UNIQUE_KNOB:
+        pre, src = "mla.synthetic_complementary.", "mechanism, synthetic_complementary"
+        where = f"With the largest share of labels only in {weak} ({along} = {present:g})"
+        fused = {**at, "modality": "multi"}
+
+        def claim(cid: str, text: str, method: str, against: str, **kw: Any) -> Claim:
+            return Claim(
+                id=pre + cid,
+                text=text,
+                paper="mla",
+                kind="ordering",
+                method=method,
+                against=(against,),
+                source=src,
+                **kw,
+            )
+
+        return [
+            claim(
+                "fused_vs_concat",
+                f"{where} MLA's fused accuracy beats Concat's",
+                "MLA",
+                "Concat",
+                where=fused,
+            ),
+            claim(
+                "fused_gain_grows",
+                f"MLA's fused advantage over Concat is larger with labels only in {weak} than "
+                "with every label redundant",
+                design.present_word,
+                design.absent_word,
+                frame="fused_gain",
+            ),
+            claim(
+                "late_fusion_vs_concat",
+                f"{where} Late Fusion's fused accuracy beats Concat's",
+                "Late Fusion",
+                "Concat",
+                where=fused,
+            ),
+            claim(
+                "fused_vs_late_fusion",
+                f"{where} MLA's fused accuracy beats Late Fusion's",
+                "MLA",
+                "Late Fusion",
+                where=fused,
+            ),
+            claim(
+                "weak_lift",
+                f"{where} MLA lifts the weak modality ({weak}) above Concat",
+                "MLA",
+                "Concat",
+                where={**at, "condition": "single_modality", "modality": weak},
+            ),
+        ]
     return [
         Claim(
             id="mla.synthetic.weak_lift",
@@ -1269,7 +1494,7 @@ def mechanism_claims(weak: str, low: float, high: float, *, along: str = KNOB) -
             kind="ordering",
             method="MLA",
             against=("Concat",),
-            where={**at_low, "condition": "single_modality", "modality": weak},
+            where={**at, "condition": "single_modality", "modality": weak},
             source="mechanism, synthetic",
         ),
         Claim(
@@ -1277,8 +1502,8 @@ def mechanism_claims(weak: str, low: float, high: float, *, along: str = KNOB) -
             text="MLA's lift of the weak modality over Concat is larger imbalanced than balanced",
             paper="mla",
             kind="ordering",
-            method="imbalanced",
-            against=("balanced",),
+            method=design.present_word,
+            against=(design.absent_word,),
             frame="lift",
             source="mechanism, synthetic",
         ),
@@ -1289,7 +1514,7 @@ def mechanism_claims(weak: str, low: float, high: float, *, along: str = KNOB) -
             kind="ordering",
             method="MLA",
             against=("Concat",),
-            where={**at_low, "modality": "multi"},
+            where={**at, "modality": "multi"},
             source="mechanism, synthetic",
         ),
         Claim(
@@ -1299,47 +1524,69 @@ def mechanism_claims(weak: str, low: float, high: float, *, along: str = KNOB) -
             kind="ordering",
             method="MLA",
             against=("Late Fusion",),
-            where={**at_low, "modality": "multi"},
+            where={**at, "modality": "multi"},
             source="mechanism, synthetic",
         ),
     ]
 
 
-def _lift_frame(
-    results: pd.DataFrame, weak: str, low: float, high: float, *, along: str = KNOB
+def _gain_frame(
+    results: pd.DataFrame, modality: str, present: float, absent: float, *, along: str = KNOB
 ) -> pd.DataFrame:
-    """Per seed, MLA − Concat on the ``weak`` modality's test accuracy at ``along == low``
-    (method ``"imbalanced"``) and at ``along == high`` (method ``"balanced"``): the frame of the
-    claim ``mla.synthetic.lift_grows`` (paired by seed)."""
+    """Per seed, MLA − Concat on ``modality``'s test accuracy at ``along == present`` and at
+    ``along == absent``, labelled by the design's words (``"imbalanced"`` / ``"balanced"``,
+    ``"unique"`` / ``"redundant"``): the frame of the "grows" claims (paired by seed; frame
+    ``"lift"`` on the weak modality, ``"fused_gain"`` on ``"multi"``)."""
+    design = _design(along)
     sel = _knob_rows(results, along)
-    sel = sel[(sel["split"] == "test") & (sel["modality"] == weak)]
+    sel = sel[(sel["split"] == "test") & (sel["modality"] == modality)]
     parts = []
-    for label, value in (("imbalanced", low), ("balanced", high)):
+    for label, value in ((design.present_word, present), (design.absent_word, absent)):
         d = paired_differences(sel[sel[along] == value], "MLA", "Concat")
         parts.append(pd.DataFrame({"method": label, "seed": d.index, "value": d.to_numpy()}))
     return pd.concat(parts, ignore_index=True)
 
 
+def _mechanism_frames(
+    results: pd.DataFrame, weak: str, present: float, absent: float, along: str
+) -> dict[str, pd.DataFrame]:
+    """The frames the mechanism claims are judged on: ``main`` (the knob rows), ``lift`` and
+    ``fused_gain`` (:func:`_gain_frame` on the weak modality and on the fused rows)."""
+    return {
+        "main": _knob_rows(results, along),
+        "lift": _gain_frame(results, weak, present, absent, along=along),
+        "fused_gain": _gain_frame(results, "multi", present, absent, along=along),
+    }
+
+
 def mechanism_table(
-    results: pd.DataFrame, *, profile: str | None = None, along: str = KNOB, z: float = 2.0
+    results: pd.DataFrame, *, profile: str | None = None, along: str | None = None, z: float = 2.0
 ) -> pd.DataFrame:
-    """The ``synthetic`` profile's claims table (:func:`mechanism_claims`, judged with
-    :func:`workbench.claims.evaluate`); the weak modality is chosen on the validation split at
-    the strongest imbalance (:func:`knob_weak_modality`), the claims judged on test.
+    """A mechanism profile's claims table (:func:`mechanism_claims`, judged with
+    :func:`workbench.claims.evaluate`; the ``paper_table`` of the ``synthetic`` and
+    ``synthetic_complementary`` profiles); the knob is ``along`` (default :func:`knob_of`), the
+    weak modality is chosen on the validation split (:func:`knob_weak_modality`), the claims
+    are judged on test.
 
     Returns:
         :func:`workbench.claims.evaluate`'s columns plus ``dataset``, ``weak_modality`` and the
-        knob's two ends ``<along>_imbalanced`` and ``<along>_balanced``.
+        knob's two ends ``<along>_<present word>`` and ``<along>_<absent word>``
+        (``signal_ratio_imbalanced`` / ``signal_ratio_balanced``, ``unique_share_unique`` /
+        ``unique_share_redundant``).
     """
+    along = along or knob_of(results)
+    design = _design(along)
     sel = _knob_rows(results, along)
-    low, high = float(sel[along].min()), float(sel[along].max())
+    present, absent = design.ends(sel[along])
     weak = knob_weak_modality(results, along=along)
-    frames = {"main": sel, "lift": _lift_frame(results, weak, low, high, along=along)}
-    table = evaluate(mechanism_claims(weak, low, high, along=along), frames, z=z, profile=profile)
+    frames = _mechanism_frames(results, weak, present, absent, along)
+    table = evaluate(
+        mechanism_claims(weak, present, absent, along=along), frames, z=z, profile=profile
+    )
     table.insert(0, "dataset", ", ".join(dict.fromkeys(sel["dataset"].astype(str))))
     table.insert(1, "weak_modality", weak)
-    table[f"{along}_imbalanced"] = low
-    table[f"{along}_balanced"] = high
+    table[f"{along}_{design.present_word}"] = present
+    table[f"{along}_{design.absent_word}"] = absent
     return table
 
 
@@ -1513,25 +1760,32 @@ def diagnose(ev: Any) -> dict[tuple[str, str], tuple[str, str]]:
     return out
 
 
-def _mechanism_diagnoses(ev: Any, *, along: str = KNOB) -> dict[tuple[str, str], tuple[str, str]]:
-    """Diagnoses of the ``synthetic`` profile's claims that do not hold: the paired differences
-    recomputed at the claim's knob value, the runs behind it (still improving or not) and, for
-    the fused claims, a probe of what the weak modality can add at the strongest imbalance (each
-    modality alone under Late Fusion's own heads, and the spread of the fused accuracies)."""
+def _mechanism_diagnoses(
+    ev: Any, *, along: str | None = None
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Diagnoses of a mechanism profile's claims that do not hold (knob ``along``, default
+    :func:`knob_of`): the paired differences recomputed at the claim's knob value, the runs
+    behind it (still improving or not) and, for the fused claims, a probe of what the weak
+    modality can add at the mechanism's end of the knob (each modality alone under Late
+    Fusion's own heads, and the spread of the fused accuracies)."""
     results, table = ev.results, ev.table
+    along = along or knob_of(results)
+    design = _design(along)
     sel = _knob_rows(results, along)
-    low, high = float(sel[along].min()), float(sel[along].max())
+    present, absent = design.ends(sel[along])
     weak = knob_weak_modality(results, along=along)
-    claims = {c.id: c for c in mechanism_claims(weak, low, high, along=along)}
+    claims = {c.id: c for c in mechanism_claims(weak, present, absent, along=along)}
+    frames = _mechanism_frames(results, weak, present, absent, along)
     conv = ev.convergence
     out: dict[tuple[str, str], tuple[str, str]] = {}
     for _, row in table[table["verdict"] != "holds"].iterrows():
         claim = claims.get(str(row["id"]))
         if claim is None:
             continue
-        if claim.frame == "lift":
-            frame = _lift_frame(results, weak, low, high, along=along)
-            runs_of = sel[(sel[along].isin([low, high])) & sel["method"].isin(["MLA", "Concat"])]
+        if claim.frame != "main":
+            frame = frames[claim.frame]
+            ends = sel[sel[along].isin([present, absent])]
+            runs_of = ends[ends["method"].isin(["MLA", "Concat"])]
         else:
             frame = _where(sel, claim.where)
             runs_of = frame[frame["method"].isin([claim.method, *claim.against])]
@@ -1543,14 +1797,14 @@ def _mechanism_diagnoses(ev: Any, *, along: str = KNOB) -> dict[tuple[str, str],
             pairs.append((other, float(np.nanmean(d)) if n else float("nan"), se, n))
         verdict_ = str(row["verdict"])
         parts = [_verdict_text(pairs, verdict_)]
-        if claim.where.get("modality") == "multi":
-            at = sel[(sel[along] == low) & (sel["split"] == "test")]
+        if claim.where.get("modality") == "multi" or claim.frame == "fused_gain":
+            at = sel[(sel[along] == present) & (sel["split"] == "test")]
             alone = at[at["method"] == "Late Fusion"].groupby("modality")["value"].mean()
             fused = at[at["modality"] == "multi"].groupby("method")["value"].mean()
             strong = alone.drop(["multi", weak], errors="ignore")
             if weak in alone and len(strong) and len(fused):
                 parts.append(
-                    f"at {along} = {low:g} the weak modality {weak} alone reaches "
+                    f"at {along} = {present:g} the weak modality {weak} alone reaches "
                     f"{_pct(alone[weak])}% and {strong.idxmax()} alone {_pct(strong.max())}% "
                     f"(Late Fusion's own heads); the fused accuracies lie within "
                     f"{_pct(fused.max() - fused.min())} points ({_pct(fused.min())}-"
