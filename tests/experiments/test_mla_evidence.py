@@ -162,9 +162,9 @@ def test_knob_table_rows_run_from_balanced_to_imbalanced(rng):
     assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", c) for c in table.to_numpy().ravel())
 
 
-def test_knob_advantage_plot_draws_the_differences_with_a_zero_line(rng):
+def test_advantage_plot_draws_the_differences_with_a_zero_line(rng):
     adv = X.knob_advantage(_mechanism_frame(rng))
-    axes = plotting.knob_advantage_plot(adv)
+    axes = plotting.advantage_plot(adv, **X.advantage_plot_args())
     fig = axes[0].figure
     try:
         assert len(axes) == 2
@@ -184,8 +184,8 @@ def test_knob_advantage_plot_draws_the_differences_with_a_zero_line(rng):
         assert ax.xaxis_inverted()
     finally:
         plt.close(fig)
-    with pytest.raises(ValueError, match="knob_advantage"):
-        plotting.knob_advantage_plot(adv.drop(columns="se"))
+    with pytest.raises(ValueError, match=r"lacks columns \['se'\]"):
+        plotting.advantage_plot(adv.drop(columns="se"), **X.advantage_plot_args())
 
 
 # ----------------------------------------------------------------------------- diagnoses
@@ -475,9 +475,9 @@ def test_knob_summary_computes_its_numbers_at_the_mechanism_end(rng):
     assert first.startswith("At signal_ratio = 0.25 (imbalanced end; weak modality m1")
 
 
-def test_knob_advantage_plot_runs_the_unique_share_left_to_right(rng):
+def test_advantage_plot_runs_the_unique_share_left_to_right(rng):
     adv = X.knob_advantage(_complementary_frame(rng))
-    axes = plotting.knob_advantage_plot(adv, along=X.UNIQUE_KNOB, invert_x=False)
+    axes = plotting.advantage_plot(adv, **X.advantage_plot_args(X.UNIQUE_KNOB))
     fig = axes[0].figure
     try:
         assert not overlapping_texts(fig)

@@ -152,18 +152,18 @@ def test_mechanism_tables_say_how_to_get_rows_when_there_are_none():
 
 def test_mechanism_figure_has_a_zero_line_error_bars_and_no_overlapping_text():
     adv = otm.mechanism_advantage(_mechanism_rows(GAINS))
-    ax = plotting.mechanism_advantage(adv)
+    (ax,) = plotting.advantage_plot(adv, **otm.ADVANTAGE_PLOT)
     fig = ax.figure
     assert overlapping_texts(fig) == []
     assert texts_outside(fig) == []
     assert any(np.allclose(line.get_ydata(), 0.0) for line in ax.get_lines())
     assert len(ax.containers) == adv["comparison"].nunique()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "MWAE+OTM (fused codes) − MWAE" in labels
-    assert "2 SE over 3 seeds" in ax.get_title()
+    assert "2 SE over 3 seeds" in fig.get_suptitle()
     plt.close(fig)
     with pytest.raises(ValueError, match="lacks columns"):
-        plotting.mechanism_advantage(adv.drop(columns="se"))
+        plotting.advantage_plot(adv.drop(columns="se"), **otm.ADVANTAGE_PLOT)
 
 
 # ----------------------------------------------------------------------------- diagnose

@@ -114,22 +114,25 @@ def test_advantage_is_the_paired_difference_per_knob_value(rng):
         X.advantage(df.drop(columns="redundancy"))
 
 
-def test_advantage_curve_draws_a_panel_per_baseline_and_a_readable_figure(rng):
+def test_advantage_plot_draws_a_panel_per_baseline_and_a_readable_figure(rng):
     df = _fake(rng, {0.0: 0.0, 0.25: 0.01, 0.5: 0.02, 0.75: 0.03, 1.0: 0.05})
     df = pd.concat([df, df[df["method"] == "Concat Fusion"].assign(method="Identical")])
     adv = X.advantage(df, baseline=["Concat Fusion", "Identical"])
     assert list(dict.fromkeys(adv["baseline"])) == ["Concat Fusion", "Identical"]
-    axes = plotting.advantage_curve(adv, xlabel="redundancy ρ")
+    axes = plotting.advantage_plot(adv, **X.ADVANTAGE_PLOT, xlabel="redundancy ρ")
     assert [ax.get_title() for ax in axes] == ["vs Concat Fusion", "vs Identical"]
     fig = axes[0].figure
     assert len(fig.legends[0].get_texts()) == adv["test"].nunique()
     assert any(np.allclose(line.get_ydata(), 0.0) for line in axes[0].get_lines())
+    noisy = adv[(adv["baseline"] == "Concat Fusion") & (adv["test"] == "m0 noisy (σ=1)")]
+    bars = axes[0].containers[list(dict.fromkeys(adv["test"])).index("m0 noisy (σ=1)")]
+    np.testing.assert_allclose(bars.lines[0].get_ydata(), 100 * noisy["mean"])  # points
     assert not overlapping_texts(fig)
     plt.close(fig)
-    with pytest.raises(ValueError, match="advantage_curve"):
-        plotting.advantage_curve(adv.drop(columns="se"))
-    with pytest.raises(ValueError, match="one Axes per baseline"):
-        plotting.advantage_curve(adv, axes=[plt.subplots()[1]])
+    with pytest.raises(ValueError, match="advantage_plot"):
+        plotting.advantage_plot(adv.drop(columns="se"), **X.ADVANTAGE_PLOT)
+    with pytest.raises(ValueError, match="need as many axes"):
+        plotting.advantage_plot(adv, **X.ADVANTAGE_PLOT, axes=[plt.subplots()[1]])
     plt.close("all")
 
 

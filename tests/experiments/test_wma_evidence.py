@@ -14,7 +14,7 @@ from workbench.experiments import convergence, load_profile
 from workbench.experiments import wma as W
 from workbench.experiments.evidence import DIAGNOSIS_KINDS, committed
 from workbench.methods.wma import WMAConfig
-from workbench.plotting import noise_advantage_plot
+from workbench.plotting import advantage_plot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from figure_checks import overlapping_texts  # noqa: E402
@@ -240,25 +240,29 @@ def test_mechanism_table_judges_every_amplitude():
     assert table["id"].is_unique
 
 
-def test_noise_advantage_plot_draws_a_band_per_modality_without_overlaps():
+def test_advantage_plot_draws_a_line_per_modality_without_overlaps():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    axes = noise_advantage_plot(W.noise_advantage(_sweep_rows()))
-    assert len(axes) == 2
+    adv = W.noise_advantage(_sweep_rows())
+    axes = advantage_plot(adv, **W.ADVANTAGE_PLOT)
+    assert [ax.get_title() for ax in axes] == ["WMA − baseline", "WMA − minimize OT"]
     fig = axes[0].figure
     assert overlapping_texts(fig) == []
-    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["noise on m0", "noise on m1"]
     zero = [line for line in axes[0].get_lines() if set(line.get_ydata()) == {0.0}]
     assert zero  # the zero line
-    drawn = axes[0].get_lines()[0].get_ydata()  # m0 vs the baseline: the mean over seeds
+    drawn = axes[0].containers[0].lines[0].get_ydata()  # m0 vs the baseline: the seeds' mean
     np.testing.assert_allclose(drawn, [(0.03 - 0.01) * a for a in (0.0, *AMPLITUDES)], atol=1e-9)
+    summary = W.advantage_summary(adv)  # the same numbers as the summary the notebook prints
+    row = summary[(summary["against"] == "baseline") & (summary["noisy"] == "m0")]
+    np.testing.assert_array_equal(drawn, row["mean"])
     plt.close(fig)
     with pytest.raises(ValueError, match="lacks columns"):
-        noise_advantage_plot(pd.DataFrame({"x": [1]}))
+        advantage_plot(pd.DataFrame({"x": [1]}), **W.ADVANTAGE_PLOT)
 
 
 def test_synthetic_profile_is_data_with_the_noise_knob():

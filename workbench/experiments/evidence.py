@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,15 @@ import pandas as pd
 from ..claims import VERDICTS, Claim
 from ..util import project_root
 
-__all__ = ["DIAGNOSIS_KINDS", "Evidence", "committed", "metric_decimals", "results_root"]
+__all__ = [
+    "DIAGNOSIS_KINDS",
+    "Evidence",
+    "committed",
+    "metric_decimals",
+    "results_root",
+    "seed_stats",
+    "seed_summary",
+]
 
 DIAGNOSIS_KINDS = ("budget", "spread", "data", "implementation")
 """The kinds of diagnosis of a claim that does not hold."""
@@ -112,6 +121,56 @@ def seeds_needed(mean: float, se: float, n: int, z: float = _Z) -> float:
     while not abs(mean) > z * s / math.sqrt(k):
         k += 1
     return float(k)
+
+
+def seed_stats(differences: Any) -> dict[str, float]:
+    """Mean, sample standard deviation (``ddof=1``), standard error ``se = std / sqrt(n)`` and
+    number ``n`` of the finite per-seed paired differences (the claims engine's statistics,
+    :func:`workbench.claims.verdict`); ``std`` and ``se`` are NaN with one seed, ``mean`` too
+    with none."""
+    a = np.asarray(differences, dtype=float).reshape(-1)
+    a = a[np.isfinite(a)]
+    n = int(a.size)
+    std = float(a.std(ddof=1)) if n > 1 else float("nan")
+    return {
+        "mean": float(a.mean()) if n else float("nan"),
+        "std": std,
+        "se": std / math.sqrt(n) if n > 1 else float("nan"),
+        "n": n,
+    }
+
+
+def seed_summary(
+    frame: pd.DataFrame, by: Sequence[str], column: str = "difference", *, sort: bool = True
+) -> pd.DataFrame:
+    """The tidy advantage frame every paper's mechanism figure reads
+    (:func:`workbench.plotting.advantage_plot`): per group of ``by`` (e.g. knob value,
+    comparison, panel) the :func:`seed_stats` of ``column`` over the group's rows (one per seed).
+
+    Args:
+        frame: per-seed rows, e.g. paired differences ``method - baseline``.
+        by: the grouping columns.
+        column: the per-seed values.
+        sort: groups in sorted order (else in order of first appearance).
+
+    Returns:
+        Columns ``*by, mean, std, se, n``.
+
+    Raises:
+        ValueError: a column of ``by`` or ``column`` is missing.
+    """
+    by = list(by)
+    missing = [c for c in (*by, column) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"seed_summary(): the frame lacks columns {missing}; it has {list(frame.columns)}. "
+            "Pass per-seed rows with the grouping columns and the value column."
+        )
+    rows = [
+        {**dict(zip(by, key if isinstance(key, tuple) else (key,))), **seed_stats(part[column])}
+        for key, part in frame.groupby(by, sort=sort, dropna=False)
+    ]
+    return pd.DataFrame(rows, columns=[*by, "mean", "std", "se", "n"])
 
 
 @dataclass(frozen=True, eq=False)

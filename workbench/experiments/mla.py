@@ -56,7 +56,7 @@ from ..models.fusion import BiGatedFusion, ConcatFusion, FiLMFusion, FusionConfi
 from ..reference import load_reference
 from ..training import Trainer, TrainerConfig
 from . import Profile, load_profile
-from .evidence import seeds_needed
+from .evidence import seed_stats, seeds_needed
 
 __all__ = [
     "ABLATION",
@@ -75,6 +75,7 @@ __all__ = [
     "evaluate_method",
     "fit_point",
     "knob_advantage",
+    "advantage_plot_args",
     "knob_of",
     "knob_summary",
     "knob_table",
@@ -1303,7 +1304,9 @@ def knob_advantage(
 ) -> pd.DataFrame:
     """``method``'s advantage over each baseline at each knob value: the per-seed paired
     difference of accuracy (:func:`workbench.claims.paired_differences`), mean, sample std,
-    standard error ``se = std / sqrt(n)`` and ``n`` seeds.
+    standard error ``se = std / sqrt(n)`` and ``n`` seeds
+    (:func:`~workbench.experiments.evidence.seed_stats`; drawn by
+    :func:`workbench.plotting.advantage_plot` with :func:`advantage_plot_args`).
 
     Args:
         results: tidy rows of a mechanism profile (a column ``along``).
@@ -1329,22 +1332,39 @@ def knob_advantage(
         for mod in modalities:
             for value in design.order(sel[along]):
                 cell = sel[(sel[along] == value) & (sel["modality"] == mod)]
-                d = paired_differences(cell, method, base).to_numpy(dtype=float)
-                n = int(np.isfinite(d).sum())
-                std = float(np.nanstd(d, ddof=1)) if n > 1 else float("nan")
+                d = paired_differences(cell, method, base)
                 rows.append(
                     {
                         "comparison": f"{method} − {base}",
                         "baseline": base,
                         "modality": mod,
                         along: float(value),
-                        "mean": float(np.nanmean(d)) if n else float("nan"),
-                        "std": std,
-                        "se": std / np.sqrt(n) if n > 1 else float("nan"),
-                        "n": n,
+                        **seed_stats(d),
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _panel_title(modality: str) -> str:
+    return "fused (multi)" if modality == "multi" else f"modality {modality} alone"
+
+
+def advantage_plot_args(along: str = KNOB) -> dict[str, Any]:
+    """How :func:`workbench.plotting.advantage_plot` reads :func:`knob_advantage`'s frame along
+    the knob ``along``: one panel per modality (``multi`` = fused), one line per comparison, in
+    percentage points, the knob running from the end without the mechanism (left) to the end
+    with it (right; :class:`KnobDesign`: ``signal_ratio`` inverted, balanced to imbalanced)."""
+    design = _design(along)
+    return {
+        "knob": along,
+        "panel": "modality",
+        "series": "comparison",
+        "scale": 100.0,
+        "panel_title": _panel_title,
+        "invert_x": design.present == "min",
+        "xlabel": f"{along} ({design.absent_word} → {design.present_word})",
+        "ylabel": "advantage (points)",
+    }
 
 
 def knob_summary(results: pd.DataFrame, *, along: str | None = None, scale: float = 100.0) -> str:

@@ -83,7 +83,7 @@ from ..sweep import canonical_json
 from ..training import Trainer, TrainerConfig, resolve_device
 from ..util import ConvergenceWarning, seeded
 from . import Profile, load_profile
-from .evidence import seeds_needed
+from .evidence import seed_stats, seeds_needed
 
 __all__ = [
     "ALIGNMENT_FREE_METHODS",
@@ -112,6 +112,7 @@ __all__ = [
     "fused_labels",
     "masks_table",
     "mechanism_advantage",
+    "ADVANTAGE_PLOT",
     "mechanism_claims",
     "mechanism_point",
     "mechanism_table",
@@ -1853,6 +1854,16 @@ def _mechanism(results: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+ADVANTAGE_PLOT: dict[str, Any] = {
+    "knob": "shared",
+    "series": "comparison",
+    "xlabel": "share of latent structure the views have in common",
+    "ylabel": "clustering accuracy difference",
+}
+"""How :func:`workbench.plotting.advantage_plot` reads :func:`mechanism_advantage`'s frame: one
+panel, one line per comparison."""
+
+
 def mechanism_advantage(
     results: pd.DataFrame,
     *,
@@ -1864,7 +1875,9 @@ def mechanism_advantage(
     """The method's per-seed paired advantage over each baseline at each knob value.
 
     For every seed the method's score minus the baseline's (same seed, same data draw) is taken;
-    the frame gives their mean, standard error ``std / sqrt(n)`` and ``n``. The method is read
+    the frame gives their mean, sample std, standard error ``std / sqrt(n)`` and ``n``
+    (:func:`~workbench.experiments.evidence.seed_stats`, the tidy shape of
+    :func:`workbench.plotting.advantage_plot`). The method is read
     twice: on its paper-protocol clustering (``role="main"``: the fused codes ``tilde Z_B`` when
     trained unaligned) and on its concatenated codes (``role="side"``), each against the
     baseline's main clustering.
@@ -1877,8 +1890,8 @@ def mechanism_advantage(
         knob: the column of the knob.
 
     Returns:
-        frame ``knob, comparison, cluster_on, baseline, mean, se, n`` (``knob`` named as the
-        column), one row per knob value and comparison, sorted by knob.
+        frame ``knob, comparison, cluster_on, baseline, mean, std, se, n`` (``knob`` named as
+        the column), one row per knob value and comparison, sorted by knob.
     """
     df = _mechanism(results)
     df = df[df["metric"] == metric]
@@ -1895,17 +1908,13 @@ def mechanism_advantage(
             d = (own - base).dropna()
             if d.empty:
                 continue
-            n = int(len(d))
-            se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
             rows.append(
                 {
                     knob: float(value),
                     "comparison": f"{method} ({on} codes) − {baseline}",
                     "cluster_on": on,
                     "baseline": baseline,
-                    "mean": float(d.mean()),
-                    "se": se,
-                    "n": n,
+                    **seed_stats(d),
                 }
             )
     if not rows:

@@ -58,7 +58,7 @@ from ..reference import load_reference
 from ..sweep import Grid, ResultStore, run_sweep
 from ..training import Trainer, TrainerConfig
 from . import Profile
-from .evidence import seeds_needed
+from .evidence import seed_summary, seeds_needed
 
 __all__ = [
     "CLAIMS",
@@ -66,6 +66,7 @@ __all__ = [
     "Fitted",
     "advantage",
     "advantage_by_seed",
+    "ADVANTAGE_PLOT",
     "abbreviations",
     "ablation_variants",
     "ablation_frame",
@@ -1206,6 +1207,18 @@ def advantage_by_seed(
     return pd.concat(frames, ignore_index=True)
 
 
+ADVANTAGE_PLOT: dict[str, Any] = {
+    "knob": "value",
+    "panel": "baseline",
+    "series": "test",
+    "scale": 100.0,
+    "panel_title": "vs {}",
+    "ylabel": "advantage (points)",
+}
+"""How :func:`workbench.plotting.advantage_plot` reads :func:`advantage`'s frame: one panel per
+baseline, one line per test condition, in percentage points."""
+
+
 def advantage(
     results: pd.DataFrame,
     method: str = "RAML",
@@ -1223,9 +1236,8 @@ def advantage(
     """
     d = advantage_by_seed(results, method, baseline, knob=knob, metric=metric)
     keys = ["method", "baseline", knob, "test"]
-    out = d.groupby(keys, sort=False)["advantage"].agg(["mean", "std", "count"]).reset_index()
-    out["se"] = out["std"] / np.sqrt(out["count"])
-    out = out.rename(columns={knob: "value", "count": "n"})  # baselines as given, knob ascending
+    out = seed_summary(d, keys, "advantage", sort=False)  # baselines as given, knob ascending
+    out = out.rename(columns={knob: "value"})
     out.insert(0, "knob", knob)
     cols = ["knob", "value", "test", "mean", "std", "se", "n", "method", "baseline"]
     return out[cols].reset_index(drop=True)

@@ -66,6 +66,7 @@ __all__ = [
     "PAPER_MODALITY_NAMES",
     "Setup",
     "advantage_summary",
+    "ADVANTAGE_PLOT",
     "alpha_beta_grid",
     "at_seed",
     "basis_table",
@@ -1157,6 +1158,22 @@ def _knob_rows(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([*clean, noise], ignore_index=True)
 
 
+ADVANTAGE_PLOT: dict[str, Any] = {
+    "knob": "amplitude",
+    "values": "difference",
+    "panel": "against",
+    "series": "noisy",
+    "panel_title": "WMA − {}",
+    "series_label": "noise on {}",
+    "symlog": True,
+    "xlabel": "noise amplitude on one modality (0 = clean)",
+    "ylabel": "paired difference",
+}
+"""How :func:`workbench.plotting.advantage_plot` reads :func:`noise_advantage`'s per-seed frame:
+one panel per comparison (the baseline, Table 1; "minimize OT", Table 2), one line per noisy
+modality, amplitudes on a symmetric-log axis (0 is the clean test set)."""
+
+
 def noise_advantage(results: pd.DataFrame) -> pd.DataFrame:
     """WMA's advantage over the baseline and over "minimize OT" per noise amplitude and seed.
 
@@ -1202,19 +1219,16 @@ def noise_advantage(results: pd.DataFrame) -> pd.DataFrame:
 
 def advantage_summary(advantage: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std and standard error over seeds of :func:`noise_advantage`, per comparison,
-    noisy modality and amplitude (``se = std / sqrt(n)``; ``std`` and ``se`` are NaN with one
-    seed), with the regimes' mean scores beside."""
+    noisy modality and amplitude (:func:`~workbench.experiments.evidence.seed_summary`:
+    ``se = std / sqrt(n)``; ``std`` and ``se`` are NaN with one seed), with the regimes' mean
+    scores beside. Columns ``dataset, against, noisy, amplitude, wma, other, mean, std, se, n``
+    (the tidy shape of :func:`workbench.plotting.advantage_plot`)."""
+    from .evidence import seed_summary
+
     keys = ["dataset", "against", "noisy", "amplitude"]
-    g = advantage.groupby(keys, sort=True)
-    out = g.agg(
-        wma=("wma", "mean"),
-        other=("other", "mean"),
-        mean=("difference", "mean"),
-        std=("difference", "std"),
-        n=("difference", "size"),
-    ).reset_index()
-    out["se"] = out["std"] / np.sqrt(out["n"])
-    return out
+    scores = advantage.groupby(keys, sort=True)[["wma", "other"]].mean().reset_index()
+    out = seed_summary(advantage, keys, "difference")
+    return pd.concat([scores, out.drop(columns=keys)], axis=1)
 
 
 def _mechanism_claims(rows: pd.DataFrame, higher: bool, dataset: str) -> list[Claim]:

@@ -12,8 +12,8 @@ from .arena import (  # noqa: F401
 )
 from .claims import VERDICT_COLOURS, claims_forest  # noqa: F401
 from .curves import results_table, robustness_curve, training_curves  # noqa: F401
+from .mechanism import advantage_plot  # noqa: F401
 from .mla import (  # noqa: F401
-    knob_advantage_plot,
     missing_rate_curves,
     modality_gap_plot,
     projector_spectrum,
@@ -29,10 +29,9 @@ from .ot import (  # noqa: F401
 )
 from .otm import (  # noqa: F401
     codes_scatter,
-    mechanism_advantage,
     noise_curves,
     tsne,
     tsne_pair,
 )
-from .raml import advantage_curve, lambda_curve, weight_heatmap, weight_heatmaps  # noqa: F401
-from .wma import alpha_beta_heatmaps, beta_curve, noise_advantage_plot  # noqa: F401
+from .raml import lambda_curve, weight_heatmap, weight_heatmaps  # noqa: F401
+from .wma import alpha_beta_heatmaps, beta_curve  # noqa: F401

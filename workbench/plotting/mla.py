@@ -1,7 +1,7 @@
 """Figures of the MLA notebook: unimodal accuracies (modality laziness), missing-rate curves
-(Table 2 / Fig. 2), the modality gap (Fig. 3), MLA's advantage along the synthetic profile's
-imbalance knob, and the spectrum of the head gradient
-modification's projector ``P`` over training (Eq. 3). They take tidy frames,
+(Table 2 / Fig. 2), the modality gap (Fig. 3) and the spectrum of the head gradient
+modification's projector ``P`` over training (Eq. 3); MLA's advantage along the synthetic
+profile's knob is :func:`~workbench.plotting.advantage_plot`. They take tidy frames,
 :class:`~workbench.experiments.mla.ModalityGap` results or ``MLA.hgm_history`` and never train."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "knob_advantage_plot",
     "missing_rate_curves",
     "modality_gap_plot",
     "projector_spectrum",
@@ -24,7 +23,7 @@ def _ax(ax, figsize=(6, 3.5)):
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=figsize)
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 
 
@@ -176,75 +175,3 @@ def projector_spectrum(
     ax.set_ylabel("|head update|")
     ax.set_title("Norm of the head's update (Eq. 4)")
     return np.asarray(axes)
-
-
-def knob_advantage_plot(
-    advantage: pd.DataFrame,
-    *,
-    along: str = "signal_ratio",
-    scale: float = 100.0,
-    z: float = 2.0,
-    invert_x: bool = True,
-    axes=None,
-):
-    """The method's advantage over each baseline (paired difference, mean ± ``z`` SE over
-    seeds) against the knob, one panel per modality (``multi`` = fused), with a zero line.
-
-    With ``invert_x`` (for a knob that falls as the imbalance grows, as ``signal_ratio``) the
-    knob axis runs from balanced on the left to strongly imbalanced on the right.
-
-    Args:
-        advantage: :func:`~workbench.experiments.mla.knob_advantage`'s frame (``comparison``,
-            ``modality``, ``along``, ``mean``, ``se``, ``n``).
-        along: the knob column.
-        scale: 100 for percentage points.
-        z: the error bars' standard-error multiple (the claims engine's 2).
-        invert_x: draw the knob's largest value on the left.
-        axes: one Axes per modality (created when omitted).
-
-    Returns:
-        the list of Axes.
-    """
-    need = {"comparison", "modality", along, "mean", "se"}
-    if not need <= set(advantage.columns):
-        raise ValueError(
-            f"knob_advantage_plot: the frame needs columns {sorted(need)} "
-            f"(workbench.experiments.mla.knob_advantage); it has {sorted(advantage.columns)}."
-        )
-    mods = list(dict.fromkeys(advantage["modality"]))
-    if axes is None:
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(
-            1, len(mods), figsize=(5.2 * len(mods), 3.6), squeeze=False, layout="constrained"
-        )
-        axes = list(axes[0])
-    axes = list(np.atleast_1d(axes))
-    if len(axes) < len(mods):
-        raise ValueError(f"knob_advantage_plot: {len(mods)} modalities but {len(axes)} axes.")
-    knobs = sorted(set(advantage[along].astype(float)))
-    comps = list(dict.fromkeys(advantage["comparison"]))
-    offset = 0.012 * (knobs[-1] - knobs[0] if len(knobs) > 1 else 1.0)
-    for ax, mod in zip(axes, mods):
-        for i, comp in enumerate(comps):
-            g = advantage[(advantage["modality"] == mod) & (advantage["comparison"] == comp)]
-            g = g.sort_values(along)
-            x = g[along].to_numpy(dtype=float) + (i - (len(comps) - 1) / 2) * offset
-            ax.errorbar(
-                x,
-                scale * g["mean"].to_numpy(dtype=float),
-                yerr=z * scale * np.nan_to_num(g["se"].to_numpy(dtype=float)),
-                marker="o",
-                capsize=3,
-                label=comp,
-            )
-        ax.axhline(0.0, color="0.3", lw=1, ls="--")
-        ax.set_xticks(knobs, [f"{k:g}" for k in knobs])
-        if invert_x:
-            ax.invert_xaxis()
-        ax.set_xlabel(f"{along} (balanced → imbalanced)" if invert_x else along)
-        unit = "points" if scale == 100 else "accuracy"
-        ax.set_ylabel(f"advantage ({unit}, ± {z:g} SE)")
-        ax.set_title("fused (multi)" if mod == "multi" else f"modality {mod} alone")
-        ax.legend(fontsize=8)
-    return axes

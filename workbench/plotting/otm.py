@@ -1,5 +1,6 @@
-"""Figures of the OTM notebook: t-SNE of latent codes (Fig. 2), code scatter, noise curves, and
-the mixer's advantage along the synthetic profile's knob (:func:`mechanism_advantage`).
+"""Figures of the OTM notebook: t-SNE of latent codes (Fig. 2), code scatter and noise curves
+(the mixer's advantage along the synthetic profile's knob is
+:func:`~workbench.plotting.advantage_plot`).
 
 Every function takes data, accepts ``ax=None`` and returns what it drew; none trains or
 solves a transport problem (t-SNE and PCA are the projections being drawn).
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["codes_scatter", "mechanism_advantage", "noise_curves", "tsne", "tsne_pair"]
+__all__ = ["codes_scatter", "noise_curves", "tsne", "tsne_pair"]
 
 
 def _np(x) -> np.ndarray:
@@ -122,63 +123,4 @@ def noise_curves(
     ax.set_xlabel("noise energy / data energy")
     ax.set_ylabel(y)
     ax.legend(fontsize=8)
-    return ax
-
-
-def mechanism_advantage(
-    advantage: pd.DataFrame,
-    ax=None,
-    *,
-    knob: str = "shared",
-    xlabel: str = "share of latent structure the views have in common",
-    ylabel: str = "clustering accuracy difference",
-    z: float = 2.0,
-):
-    """The method's paired advantage over its baselines along a knob, mean ± ``z`` SE over seeds.
-
-    Draws one line per ``comparison`` with error bars of ``z`` standard errors and a zero line:
-    above zero the method is ahead. The input is
-    :func:`workbench.experiments.otm.mechanism_advantage` (per knob value and comparison: the
-    mean, standard error and number of the per-seed differences).
-
-    Args:
-        advantage: frame with columns ``knob``, ``comparison``, ``mean``, ``se`` and ``n``.
-        ax: matplotlib axes or ``None``.
-        knob: the knob's column (the x axis).
-        xlabel, ylabel: axis labels.
-        z: the standard-error multiple of the error bars.
-
-    Returns:
-        the axes.
-    """
-    missing = {knob, "comparison", "mean", "se", "n"} - set(advantage.columns)
-    if missing:
-        raise ValueError(
-            f"mechanism_advantage: frame lacks columns {sorted(missing)}; it has "
-            f"{list(advantage.columns)} (pass workbench.experiments.otm.mechanism_advantage(...))."
-        )
-    if advantage.empty:
-        raise ValueError("mechanism_advantage: the frame is empty; nothing to draw.")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    names = list(dict.fromkeys(advantage["comparison"]))
-    width = np.ptp(advantage[knob].astype(float).to_numpy()) or 1.0
-    offsets = np.linspace(-0.012, 0.012, len(names)) * width if len(names) > 1 else [0.0]
-    for name, offset in zip(names, offsets):
-        part = advantage[advantage["comparison"] == name].sort_values(knob)
-        ax.errorbar(
-            part[knob].astype(float) + offset,
-            part["mean"],
-            yerr=z * part["se"].fillna(0.0),
-            marker="o",
-            capsize=3,
-            label=str(name),
-        )
-    ax.axhline(0.0, color="0.3", lw=1, ls="--")
-    n = sorted(set(int(v) for v in advantage["n"]))
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"paired difference, mean ± {z:g} SE over {seeds} seeds", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
     return ax

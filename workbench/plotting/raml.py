@@ -1,14 +1,16 @@
-"""RAML figures: element-wise fusion-weight heatmaps (Fig. 5), λ sensitivity curves (Fig. 4) and
-the advantage over a baseline along the synthetic profile's redundancy knob."""
+"""RAML figures: element-wise fusion-weight heatmaps (Fig. 5) and λ sensitivity curves (Fig. 4).
+The advantage along the synthetic profile's redundancy knob is
+:func:`workbench.plotting.advantage_plot`."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["advantage_curve", "lambda_curve", "weight_heatmap", "weight_heatmaps"]
+__all__ = ["lambda_curve", "weight_heatmap", "weight_heatmaps"]
 
 
 def _axes(ax, figsize=(7, 3.5)):
@@ -158,83 +160,5 @@ def lambda_curve(
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 48))  # a long title wraps instead of leaving the figure
     return ax
-
-
-def advantage_curve(
-    df: pd.DataFrame,
-    axes=None,
-    *,
-    z: float = 2.0,
-    xlabel: str | None = None,
-    title: str | None = None,
-):
-    """The paired advantage of a method over its baselines against a knob: one panel per
-    baseline, one line per test condition, mean ± ``z`` standard errors over seeds, and the
-    zero line (no advantage). The legend is shared, below the panels.
-
-    Args:
-        df: :func:`workbench.experiments.raml.advantage`'s frame (columns ``knob``, ``value``,
-            ``test``, ``mean``, ``se``, ``method``, ``baseline``).
-        axes: one matplotlib Axes per baseline (a new figure when ``None``).
-        z: the error bars' multiple of the standard error.
-        xlabel: the x label (default the knob's name).
-        title: the figure's title (default "<method> − baseline, mean ± z SE over seeds").
-
-    Returns:
-        The list of Axes drawn on, one per baseline in the frame's order.
-    """
-    need = ("knob", "value", "test", "mean", "se", "method", "baseline")
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"advantage_curve(): columns {missing} are not in the frame; pass "
-            "workbench.experiments.raml.advantage(...)'s output."
-        )
-    if df.empty:
-        raise ValueError("advantage_curve(): the frame is empty; nothing to draw.")
-    baselines = list(dict.fromkeys(df["baseline"]))
-    if axes is None:
-        import matplotlib.pyplot as plt
-
-        _, axes = plt.subplots(
-            1, len(baselines), figsize=(4.2 * len(baselines), 3.9), sharey=True, squeeze=False
-        )
-        axes = list(axes[0])
-    axes = list(np.atleast_1d(axes))
-    if len(axes) != len(baselines):
-        raise ValueError(
-            f"advantage_curve(): {len(axes)} axes for {len(baselines)} baselines {baselines}; "
-            "give one Axes per baseline."
-        )
-    tests = list(dict.fromkeys(df["test"]))
-    span = float(df["value"].max()) - float(df["value"].min()) or 1.0
-    for ax, baseline in zip(axes, baselines):
-        part = df[df["baseline"] == baseline]
-        for i, name in enumerate(tests):
-            line = part[part["test"] == name].sort_values("value")
-            offset = (i - (len(tests) - 1) / 2) * 0.012 * span
-            ax.errorbar(
-                line["value"] + offset,
-                100 * line["mean"],
-                yerr=100 * z * line["se"].fillna(0.0),
-                marker="o",
-                markersize=4,
-                capsize=3,
-                label=str(name),
-            )
-        ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks(sorted(df["value"].unique()))
-        ax.set_xlabel(xlabel or str(df["knob"].iloc[0]))
-        ax.set_title(f"vs {baseline}", fontsize="medium")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("advantage (points)")
-    fig = axes[0].figure
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small",
-               frameon=False)  # fmt: skip
-    method = df["method"].iloc[0]
-    fig.suptitle(title or f"{method} − baseline, mean ± {z:g} SE over seeds", fontsize="medium")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return axes

@@ -1,5 +1,5 @@
 """WMA figures: α×β heatmaps shaped like Tables 3-6 and the β curve of Fig. 2 of the WMA paper,
-and WMA's advantage along the synthetic profile's noise knob (:func:`noise_advantage_plot`).
+WMA's advantage along the synthetic profile's noise knob is :func:`~workbench.plotting.advantage_plot`.
 
 The first two take the tidy rows of :func:`workbench.experiments.wma.run_grid` or
 :func:`~workbench.experiments.wma.alpha_beta_grid` (columns ``regime, alpha, beta, condition,
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["alpha_beta_heatmaps", "beta_curve", "noise_advantage_plot"]
+__all__ = ["alpha_beta_heatmaps", "beta_curve"]
 
 
 def _case(grid: pd.DataFrame) -> pd.DataFrame:
@@ -214,67 +214,3 @@ def beta_curve(
     ax.set_title(f"α = {alpha:g}; dashed: baseline", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return ax
-
-
-def noise_advantage_plot(advantage: pd.DataFrame, axes=None, *, z: float = 2.0):
-    """WMA's advantage against the noise amplitude on one modality, one panel per comparison
-    (the baseline, Table 1; "minimize OT", Table 2 of the WMA paper), one line per noisy
-    modality: the paired difference mean ± ``z`` standard errors over seeds, with a zero line.
-
-    Above zero WMA is ahead; a band that leaves zero is an advantage beyond ``z`` SE (the
-    claims engine's ``holds``/``fails``). Amplitude 0 is the clean test set.
-
-    Args:
-        advantage: :func:`workbench.experiments.wma.noise_advantage` (columns ``against, noisy,
-            amplitude, seed, difference``).
-        axes: a sequence of matplotlib Axes, one per comparison (a new figure when ``None``).
-        z: the standard-error multiple of the band.
-
-    Returns:
-        The Axes drawn on.
-    """
-    import matplotlib.pyplot as plt
-
-    need = ["against", "noisy", "amplitude", "seed", "difference"]
-    missing = [c for c in need if c not in advantage.columns]
-    if missing:
-        raise ValueError(
-            f"noise_advantage_plot(): the frame lacks columns {missing}; pass the output of "
-            "workbench.experiments.wma.noise_advantage()."
-        )
-    if advantage.empty:
-        raise ValueError("noise_advantage_plot(): the frame is empty; nothing to plot.")
-    comparisons = list(dict.fromkeys(advantage["against"]))
-    if axes is None:
-        _, axes = plt.subplots(
-            1, len(comparisons), figsize=(4.6 * len(comparisons), 3.6), sharey=True,
-            squeeze=False, constrained_layout=True,
-        )  # fmt: skip
-        axes = list(axes[0])
-    axes = list(np.atleast_1d(axes))
-    if len(axes) < len(comparisons):
-        raise ValueError(
-            f"noise_advantage_plot(): {len(comparisons)} comparisons {comparisons} need as many "
-            f"axes; got {len(axes)}."
-        )
-    amplitudes = sorted(advantage["amplitude"].unique())
-    for ax, other in zip(axes, comparisons):
-        part = advantage[advantage["against"] == other]
-        for k, (noisy, rows) in enumerate(part.groupby("noisy", sort=True)):
-            s = rows.groupby("amplitude")["difference"].agg(["mean", "std", "size"])
-            half = z * (s["std"] / np.sqrt(s["size"])).fillna(0.0)
-            color = f"C{k % 10}"
-            ax.plot(s.index, s["mean"], marker="o", color=color, label=f"noise on {noisy}")
-            ax.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=color, alpha=0.18)
-        ax.axhline(0.0, color="black", lw=0.8)
-        positive = [a for a in amplitudes if a > 0]
-        if len(positive) > 1:  # amplitudes spread over decades, 0 kept on the axis
-            ax.set_xscale("symlog", linthresh=min(positive))
-            ax.set_xlim(-0.2 * min(positive), 1.15 * max(positive))
-        ax.set_xticks(amplitudes, [f"{a:g}" for a in amplitudes], fontsize=8)
-        ax.minorticks_off()
-        ax.set_xlabel("noise amplitude on one modality (0 = clean)")
-        ax.set_title(f"WMA − {other}", fontsize=9)
-        ax.legend(fontsize=7, loc="best")
-    axes[0].set_ylabel(f"paired difference, mean ± {z:g} SE")
-    return axes
