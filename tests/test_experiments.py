@@ -206,3 +206,56 @@ def test_load_settings_defaults_and_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("function: x\n")
     with pytest.raises(ValueError, match="profiles"):
         load_settings("bad", path=tmp_path / "bad.yaml")
+
+
+def test_reproduce_on_a_two_point_slice_of_the_committed_mla_cpu_run(tmp_path, monkeypatch):
+    """`workbench reproduce mla --profile cpu` regenerates the committed run: two points of the
+    cpu profile (one seed), run through the same code, get run ids the committed store holds and
+    write results.csv, paper_table.csv and provenance.json with the committed schema."""
+    import shutil
+
+    import yaml
+
+    from workbench.experiments import configs_dir, reproduce
+    from workbench.util import project_root
+
+    committed = (project_root() or Path.cwd()) / "results" / "mla" / "cpu"
+    if not (committed / "results.csv").is_file():
+        pytest.skip("results/mla/cpu is not in this checkout")
+    dst = tmp_path / "configs"
+    shutil.copytree(configs_dir(), dst)
+    config = yaml.safe_load((dst / "mla.yaml").read_text())
+    cpu = config["profiles"]["cpu"]
+    wanted = {("Late Fusion", 0.7), ("MLA", 0.7)}
+    cpu["points"] = [
+        p
+        for p in cpu["points"]
+        if p.get("experiment") == "missing" and (p["method"], p.get("missing_rate")) in wanted
+    ]
+    assert len(cpu["points"]) == 2
+    cpu["grid"]["seed"] = [0]
+    cpu["grid"]["dataset"] = ["av_digits"]
+    cpu["n_jobs"] = 1
+    (dst / "mla.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.setenv("WORKBENCH_CONFIGS", str(dst))
+
+    out = tmp_path / "out"
+    reproduce("mla", "cpu", store=out / "runs", results_dir=out, n_jobs=1)
+
+    new_ids = {p.stem for p in (out / "runs").glob("*.json")}
+    assert len(new_ids) == 2
+    assert new_ids <= {p.stem for p in (committed / "runs").glob("*.json")}
+    # results.csv: the committed file is the union over every point (the ablation points add
+    # their hgm / dynamic_fusion columns); these two points' columns are a subset, in order
+    ours = pd.read_csv(out / "results.csv", nrows=0).columns.tolist()
+    theirs = pd.read_csv(committed / "results.csv", nrows=0).columns.tolist()
+    assert {"method", "dataset", "condition", "seed", "metric", "value", "run_id"} <= set(ours)
+    assert ours == [c for c in theirs if c in ours]
+    ours = pd.read_csv(out / "paper_table.csv", nrows=0).columns.tolist()
+    assert ours == pd.read_csv(committed / "paper_table.csv", nrows=0).columns.tolist()
+    new = pd.read_csv(out / "results.csv")
+    assert set(new["run_id"]) == new_ids and set(new["method"]) == {"Late Fusion", "MLA"}
+    ours = json.loads((out / "provenance.json").read_text())
+    theirs = json.loads((committed / "provenance.json").read_text())
+    assert set(ours) == set(theirs)
+    assert ours["points"] == {"total": 2, "finished": 2}
