@@ -215,6 +215,15 @@ def _short(claim_id: str) -> str:
     return claim_id.split(".", 1)[1] if "." in claim_id else claim_id
 
 
+def _dataset_tag(dataset: object, text: str = "", several: bool = True) -> str:
+    """`` [dataset]`` after a claim, unless one dataset only, no dataset (a claim judged on
+    none) or the claim's text names it already."""
+    if not several or dataset is None or (isinstance(dataset, float) and dataset != dataset):
+        return ""
+    tag = f"[{dataset}]"
+    return "" if str(dataset) in ("", "nan") or tag in text else f" {tag}"
+
+
 def _claim_names(df: pd.DataFrame, verdict: str) -> list[str]:
     sel = df[df["verdict"] == verdict]
     several = "dataset" in df.columns and df["dataset"].astype(str).nunique() > 1
@@ -222,8 +231,7 @@ def _claim_names(df: pd.DataFrame, verdict: str) -> list[str]:
     names = []
     for _, r in sel.iterrows():
         name = _short(str(r[key]))
-        if several:
-            name += f" [{r['dataset']}]"
+        name += _dataset_tag(r["dataset"], name, several) if several else ""
         names.append(name)
     return names
 
@@ -278,7 +286,7 @@ def _evidence_html(ev: Evidence, *, figure: bool = True) -> str:
         several = diag["dataset"].astype(str).nunique() > 1
         items = []
         for _, r in diag.iterrows():
-            where = f" [{html.escape(str(r['dataset']))}]" if several else ""
+            where = html.escape(_dataset_tag(r["dataset"], str(r["claim"]), several))
             items.append(
                 f'<li><span class="chip {_verdict_class(r["verdict"])}">'
                 f"{html.escape(str(r['verdict']))}</span><b>{html.escape(str(r['claim']))}</b>"
@@ -632,7 +640,7 @@ def claims_markdown(ev: Evidence) -> str:
             gap = f"{mean:+.3g}" + (f" ± {se:.2g} (SE, n={int(n)})" if pd.notna(se) else "")
         else:
             gap = "not judged on this profile"
-        where = f" [{r['dataset']}]" if several else ""
+        where = _dataset_tag(r.get("dataset"), str(r["claim"]), several)
         out.append(f"- *{r['verdict']}*: {r['claim']}{where}: {gap}")
     return "\n".join(out) + "\n"
 
