@@ -493,17 +493,22 @@ def _build(
     )
 
 
+def _synthetic_only(name: str, value: float, what: str, dataset: str) -> None:
+    """A knob of the ``synthetic`` generator set on a point of another dataset: a clear error."""
+    if dataset != "synthetic":
+        raise ValueError(
+            f"{name}={value} is the synthetic dataset's {what} knob; the point's "
+            f"dataset is {dataset!r}. Drop {name} or use dataset: synthetic."
+        )
+
+
 def _with_signal_ratio(
     dataset: str, options: Mapping[str, Any] | None, signal_ratio: float | None
 ) -> dict[str, Any] | None:
     """``options`` of the ``synthetic`` dataset with ``signal = (s_0, signal_ratio * s_0)``."""
     if signal_ratio is None:
         return None if options is None else dict(options)
-    if dataset != "synthetic":
-        raise ValueError(
-            f"signal_ratio={signal_ratio} is the synthetic dataset's imbalance knob; the point's "
-            f"dataset is {dataset!r}. Drop signal_ratio or use dataset: synthetic."
-        )
+    _synthetic_only("signal_ratio", signal_ratio, "imbalance", dataset)
     ratio = float(signal_ratio)
     if not ratio >= 0.0:
         raise ValueError(f"signal_ratio must be >= 0 (s_1 / s_0); got {signal_ratio}.")
@@ -528,11 +533,7 @@ def _with_unique_share(
     ``unique_share = 0`` draws the same data as no knob at all (the generator's defaults)."""
     if unique_share is None:
         return None if options is None else dict(options)
-    if dataset != "synthetic":
-        raise ValueError(
-            f"unique_share={unique_share} is the synthetic dataset's uniqueness knob; the point's "
-            f"dataset is {dataset!r}. Drop unique_share or use dataset: synthetic."
-        )
+    _synthetic_only("unique_share", unique_share, "uniqueness", dataset)
     share = float(unique_share)
     if not 0.0 <= share <= 1.0:
         raise ValueError(
