@@ -30,15 +30,12 @@ DEVICE_ERRORS = (
 META_LIMITS = {
     "CRA": "reads its epoch counter (a buffer) with int() in predict: a value, not a device",
     "MMIN": "reads its epoch counter (a buffer) with int() in predict: a value, not a device",
+    "AE": "CRA with one block: reads its epoch counter (a buffer) with int() in predict",
 }
 """Methods whose forward reads a tensor's value (``.item()``/``int()``), which a ``meta``
 tensor does not have; their tensors are covered by the dry run and the static scan."""
 
-KNOWN_BUGS = {
-    "AE": "methods.build('AE', av_digits train) gives a ResidualAE for embed_dim x modalities "
-    "inputs that the stacked embeddings do not have (4x128 @ 256x256, also on the CPU); "
-    "MLA's experiment passes shared encoders and is not affected",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -279,6 +279,28 @@ def test_mmin_has_five_residual_blocks_and_a_pretrained_frozen_teacher():
     torch.testing.assert_close(target[:, 0], image0)
 
 
+@pytest.mark.parametrize("sizes", [{}, {"embed_dim": 16, "hidden": 24}])
+def test_ae_reads_the_embeddings_of_the_encoders_it_builds(sizes):
+    """MLA's AE baseline (CRA with one block) built without shared encoders: its autoencoder
+    is as wide as the stacked embeddings of the encoders it builds, and its forward runs (the
+    MLA family's default ``embed_dim`` 64 once met ImperfectConfig's 128: 4x128 @ 256x256)."""
+    from workbench.data import collate, load_splits
+
+    train = load_splits("av_digits")["train"].subset(range(8))
+    model = methods.build("AE", train, seed=0, **sizes).eval()
+    batch = collate([train[i] for i in range(4)])
+    with torch.no_grad():
+        widths = [
+            model.encoders[m](batch.inputs[m], batch.mask(m)).shape[-1] for m in model.modalities
+        ]
+        out = model(batch)
+    assert model.forward_ae.transition[0].in_features == sum(widths)
+    assert len(model.forward_ae.encoders) == 1
+    assert out.y_hat.shape == (4, train.task.n_outputs) and torch.isfinite(out.y_hat).all()
+    if sizes:
+        assert set(widths) == {sizes["embed_dim"]} and model.config.hidden_dim == sizes["hidden"]
+
+
 def test_cpm_structured_loss_matches_hand_computation():
     h = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     means = torch.tensor([[1.0, 1.0], [0.5, -1.0], [0.0, 0.0]])

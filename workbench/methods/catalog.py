@@ -107,16 +107,18 @@ def _ae(train: MultimodalDataset, *, encoders=None, seed: int | None = None, **o
     with a single autoencoder block (``ae_blocks=1``: no cascade, no cycle term); differs from a
     plain AE in that block's residual connection. The MLA family's options (``embed_dim``,
     ``encoder``, ``hidden``, ``dropout``) build its encoders as theirs, first in the seed's scope,
-    so AE starts from the same encoder weights as MLA and its baselines."""
+    so AE starts from the same encoder weights as MLA and its baselines ("All baselines use the
+    same backbone models", MLA paper, Sec. 3.2.1, "Baselines and Hyperparameter Settings"). Its
+    autoencoder reads the ``embed_dim``-wide embeddings of those encoders: ``embed_dim`` and
+    ``hidden_dim`` default to the MLA family's (``FusionConfig``: 64 and 128), given encoders
+    or not (``ImperfectConfig``'s own default, 128, would not match the encoders' 64)."""
     options = dict(options)
     fusion = {k: options.pop(k) for k in _FUSION_FIELDS if k in options}
+    config = _fusion_config(train, dict(fusion))
     if encoders is None:
-        encoders = make_encoders(_fusion_config(train, dict(fusion)))
-    if "hidden" in fusion:
-        hidden = fusion["hidden"]
-        options.setdefault("hidden_dim", int(hidden if isinstance(hidden, int) else hidden[0]))
-    if "embed_dim" in fusion:
-        options.setdefault("embed_dim", int(fusion["embed_dim"]))
+        encoders = make_encoders(config)
+    options.setdefault("hidden_dim", int(config.hidden[0]))
+    options.setdefault("embed_dim", int(config.embed_dim))
     return _raml_family("CRA")(train, encoders=encoders, seed=seed, **{"ae_blocks": 1, **options})
 
 
