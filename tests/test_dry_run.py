@@ -144,3 +144,77 @@ def test_estimate_times_real_steps_at_the_full_batch():
     assert row["steps_per_run"] == pytest.approx(17 * 100, rel=0.1)
     assert row["wall_hours"] > 0 and "cpu" in row["device"]
     assert "steps_per_run" in est.text()
+
+
+OTM_EVALUATION = (
+    "_learned_clustering",
+    "kmeans_concat",
+    "spectral_concat",
+    "gw_barycenter_clustering",
+    "MCCA",
+    "alignment_by_alpha",
+    "score",
+    "_probe_scores",
+)
+"""What an OTM point runs after its training: clustering (with the barycenter of the evaluation
+views), MCCA, the alignment plans re-solved at each alpha, the test/probe/noise scores."""
+
+
+def _no_otm_evaluation(monkeypatch) -> None:
+    from workbench.experiments import otm
+
+    def evaluated(*args, **kwargs):
+        raise AssertionError("estimate() ran an OTM point's evaluation after its timed steps")
+
+    for name in OTM_EVALUATION:
+        monkeypatch.setattr(otm, name, evaluated)
+
+
+def test_otm_estimate_stops_after_training_and_times_a_dataset_smaller_than_a_batch(monkeypatch):
+    """Nutrimouse (40 samples, 24 training) at batch 256 is one step an epoch: the estimate
+    times enough epochs for two steps of each autoencoder (it printed nan s/step when it timed
+    one) and counts one step an epoch; no point clusters or evaluates after its steps."""
+    from dataclasses import replace
+
+    from workbench.experiments import otm
+
+    _no_otm_evaluation(monkeypatch)
+    full = load_profile("otm", "full")
+    kept = [
+        p
+        for _, p in full.grid.items()
+        if p["dataset"] == "nutrimouse"
+        or p["part"] == "alignment"
+        or (p["part"] == "supervised" and p["dataset"] == "av_digits" and p["fusion"] == "late")
+    ]
+    monkeypatch.setattr(D, "load_profile", lambda *_: replace(full, grid=Grid(points=kept)))
+    est = D.estimate("otm", "full", steps=1, device="cpu")
+    configs = est.configurations.set_index("label")
+    assert len(configs) == 4  # nutrimouse aligned and unaligned, alignment, supervised late
+    assert (configs["s_per_step"] > 0).all() and configs["s_per_step"].notna().all(), configs
+    assert (configs["cpu_s_per_step"] > 0).all() and est.table["s_per_step"].notna().all()
+    nutri = [p for p in kept if p["dataset"] == "nutrimouse"]
+    n = sum(len(s) for s in load_splits("nutrimouse").values())
+    learned = [m for m in otm.CLUSTERING_METHODS if m in otm._MIXERS]
+    per_run = len(learned) * -(-n // nutri[0]["batch_size"]) * nutri[0]["max_epochs"]
+    rows = configs[configs.index.str.contains("nutrimouse")]
+    assert len(rows) == 2 and rows["steps_per_run"].tolist() == [per_run, per_run], rows
+
+
+@pytest.mark.slow
+def test_otm_full_estimate_times_every_configuration_without_evaluating(monkeypatch):
+    _no_otm_evaluation(monkeypatch)
+    prof = load_profile("otm", "full")
+    est = D.estimate("otm", "full", steps=1, device="cpu")
+    assert len(est.configurations) == len(D.distinct_points(prof))
+    assert est.configurations["s_per_step"].gt(0).all(), est.configurations
+    assert est.table["s_per_step"].notna().all() and est.table["runs"].item() == len(prof.grid)
+
+
+def test_estimate_of_other_papers_runs_their_run_point():
+    assert D._training_function("workbench.experiments.otm:run_point") == (
+        "workbench.experiments.otm:training_point"
+    )
+    for paper in ("mla", "raml", "wma", "arena"):
+        spec = load_profile(paper, "full").function
+        assert D._training_function(spec) == spec

@@ -17,7 +17,8 @@ step its sequence length only: every layer and width is kept) is listed in the r
 
 :func:`estimate` times a few real optimiser steps of each distinct configuration at the
 profile's batch size on the current device (every ``torch.optim`` step is timed by a global
-step hook, whichever loop calls it) and projects the profile's cost.
+step hook, whichever loop calls it) and projects the profile's cost; a paper module's
+``training_point`` (OTM's), where there is one, stops each point after its training.
 
 >>> report = dry_run("mla")          # doctest: +SKIP
 >>> print(report.text())             # doctest: +SKIP
@@ -582,14 +583,19 @@ def estimate(
     the profile's batch size on ``device`` and project the profile's cost.
 
     Each point runs once with ``max_epochs=1`` on a training split of ``(steps + 1) x batch``
-    samples (evaluation splits cut in the same proportion as the full data's). Seconds per step
+    samples (evaluation splits cut in the same proportion as the full data's); a training split
+    smaller than that is used whole for as many epochs as ``steps + 1`` steps need (nutrimouse's
+    24 samples at batch 256: one step an epoch). Where the run point's module has a
+    ``training_point`` (same arguments, training stages only: OTM's), that runs instead, so the
+    point stops after its timed steps (no clustering, no evaluation). Seconds per step
     are the median time between an optimiser's consecutive steps (forward, backward, step and
     data loading; every ``torch.optim`` optimiser, whichever loop calls it). Steps per run are
     the point's steps in that epoch scaled to the full training split and to the profile's
     ``max_epochs``: an upper bound (no early stopping; the validation and test passes are not
-    included). Wall time is the runs' total divided by the profile's ``n_jobs``; GPU-hours are
-    given on a CUDA device. ``cpu_s_per_step`` is the process CPU time per step: on a shared
-    CPU, where other jobs stretch the wall time, it is the step's own cost.
+    included, nor anything a ``training_point`` leaves out). Wall time is the runs' total
+    divided by the profile's ``n_jobs``; GPU-hours are given on a CUDA device.
+    ``cpu_s_per_step`` is the process CPU time per step: on a shared CPU, where other jobs
+    stretch the wall time, it is the step's own cost.
 
     Args:
         paper, profile: what to estimate.
@@ -600,6 +606,9 @@ def estimate(
         only: time only the first ``only`` distinct configurations (a quick check); the table
             then counts only the runs they represent and says ``partial``.
         log: called with one line per configuration.
+
+    Raises:
+        RuntimeError: a point failed, or took optimiser steps of which none could be timed.
     """
     from ..training import resolve_device
 
@@ -612,6 +621,7 @@ def estimate(
     if only is not None:
         groups, labels = groups[: int(only)], labels[: int(only)]
     sync = dev.startswith("cuda")
+    timed_function = _training_function(prof.function)
     rows = []
     with _scratch(None) as root:
         for (rid, params, represented), label in zip(groups, labels):
@@ -629,7 +639,14 @@ def estimate(
             dataset = str(dry.get("dataset"))
             full = _full_sizes_of(dataset, dry)
             n_train = (steps + 1) * batch
-            ratio = n_train / max(1, full["train"])
+            # a training split smaller than the timed one (nutrimouse: 24 samples at batch
+            # 256) is used whole, one step an epoch: time enough epochs for steps + 1 steps
+            n_used = min(n_train, full["train"])
+            timed_epochs = 1
+            if n_used < n_train and "max_epochs" in dry:
+                timed_epochs = math.ceil((steps + 1) / math.ceil(n_used / batch))
+                dry["max_epochs"] = timed_epochs
+            ratio = n_used / max(1, full["train"])
             sizes = {
                 "train": n_train,
                 "validation": max(4, round(full["validation"] * ratio)),
@@ -638,15 +655,23 @@ def estimate(
             _write_fixtures([dry], root / "data" / rid, sizes)
             with fixtures.sliced(sizes), _counting(sync) as counted:
                 store = ResultStore(root / "store")
-                summary = run_sweep(prof.function, Grid(points=[dry]), store, 1)
+                summary = run_sweep(timed_function, Grid(points=[dry]), store, 1)
             if summary.failed:
                 error = next(iter(summary.failed.values()))
                 raise RuntimeError(f"estimate(): {paper} point {rid} failed:\n{error}")
+            if counted.total and not any(counted.intervals.values()):
+                raise RuntimeError(
+                    f"estimate(): {paper} point {rid} ({label}) took {counted.total} optimiser "
+                    f"step(s) on {n_used} training samples at batch {batch} in {timed_epochs} "
+                    "epoch(s), but no optimiser stepped twice, so no step was timed; expected "
+                    "at least two steps of one optimiser (raise --steps, or give the run point "
+                    "a max_epochs setting the estimate can raise)."
+                )
             seconds_per_epoch = counted.per_epoch(counted.intervals)
             cpu_per_epoch = counted.per_epoch(counted.cpu)
-            scale = full["train"] / n_train
+            scale = full["train"] / n_used
             epochs = int(params.get("max_epochs", 1) or 1)
-            steps_per_run = counted.total * scale * epochs
+            steps_per_run = counted.total / timed_epochs * scale * epochs
             seconds_per_step = seconds_per_epoch / max(1, counted.total)
             cpu_per_step = cpu_per_epoch / max(1, counted.total)
             if batch != full_batch:
@@ -705,6 +730,19 @@ def estimate(
         ]
     )
     return Estimate(table, configs)
+
+
+def _training_function(spec: str) -> str:
+    """What :func:`estimate` runs for the run point ``spec``: its module's ``training_point``
+    where it has one (the same arguments, the training stages only: OTM's clustering points
+    would otherwise cluster, and solve barycenters of the evaluation views, after the timed
+    steps), else the run point itself."""
+    training = spec.partition(":")[0] + ":training_point"
+    try:
+        resolve_function(training)
+    except ValueError:
+        return spec
+    return training
 
 
 def _full_sizes_of(dataset: str, params: Mapping[str, Any]) -> dict[str, int]:

@@ -130,6 +130,7 @@ __all__ = [
     "supervised_point",
     "supervised_table",
     "train_mwae",
+    "training_point",
     "unalign_views",
     "unaligned_model",
     "views_of",
@@ -617,7 +618,7 @@ def run_clustering(
     for c in (cluster_on, *side_by_side):
         if c is not None and c not in CLUSTER_ON:
             raise ValueError(f"run_clustering: cluster_on={c!r}; expected one of {CLUSTER_ON}.")
-    train = dict(train_views) if aligned else unalign_views(train_views, seed=seed + 7919)
+    train = _training_views(train_views, aligned=aligned, seed=seed)
     history: tuple = ()
     if method == "k-means":
         labels = kmeans_concat(eval_views, n_clusters, seed=seed)
@@ -661,6 +662,12 @@ def run_clustering(
     return ClusteringResult(
         method, clustering_scores(y_eval, labels), labels, history, _FIXED_CLUSTER_ON[method]
     )
+
+
+def _training_views(views: Mapping[str, Tensor], *, aligned: bool, seed: int) -> dict[str, Tensor]:
+    """What a clustering run of seed ``seed`` trains on: ``views`` as given (aligned) or
+    unaligned with :func:`unalign_views` (its seed offset from the run's)."""
+    return dict(views) if aligned else unalign_views(views, seed=seed + 7919)
 
 
 def _learned_clustering(
@@ -891,6 +898,7 @@ def supervised_experiment(
     trainer_config: TrainerConfig | None = None,
     noise_levels: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
     cache: bool = True,
+    evaluate: bool = True,
 ) -> pd.DataFrame:
     """Tables 3-5 protocol: each fusion with and without OTM, clean, single-modality and noisy.
 
@@ -910,6 +918,9 @@ def supervised_experiment(
         trainer_config: :class:`~workbench.training.TrainerConfig` (``seed`` is set here).
         noise_levels: noise energy ratios.
         cache: re-use trained weights (checkpoint cache keyed by the config).
+        evaluate: ``False``: train only (the cost estimate, :func:`training_point`): no test,
+            probe or noise evaluation; one row per model, ``condition="trained"``,
+            ``metric="epochs"``, ``value`` the epochs it trained.
 
     Returns:
         tidy frame ``dataset, fusion, method, otm, seed, split, metric, best_epoch, max_epochs,
@@ -947,6 +958,19 @@ def supervised_experiment(
                         max_epochs=tc.max_epochs,
                         stopped_early=trainer.stopped_early_,
                     )
+                    if not evaluate:
+                        rows.append(
+                            {
+                                **common,
+                                "split": "train",
+                                "metric": "epochs",
+                                "condition": "trained",
+                                "modality": "",
+                                "energy_ratio": 0.0,
+                                "value": float(len(trainer.history_)),
+                            }
+                        )
+                        continue
                     rows.append(
                         {
                             **common,
@@ -1244,6 +1268,7 @@ def supervised_point(
     patience: int | None = 5,
     noise_levels: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
     cache: bool = True,
+    evaluate: bool = True,
 ) -> pd.DataFrame:
     """One supervised point: ``fusion`` with and without OTM at one seed (Tables 3-5).
 
@@ -1261,6 +1286,7 @@ def supervised_point(
             :class:`~workbench.training.TrainerConfig`.
         noise_levels: energy ratios of the test-time noise.
         cache: re-use trained weights (the Trainer's checkpoint cache).
+        evaluate: ``False``: train only (:func:`supervised_experiment`).
 
     Returns:
         the tidy frame of :func:`supervised_experiment`.
@@ -1303,6 +1329,7 @@ def supervised_point(
             trainer_config=trainer,
             noise_levels=tuple(float(v) for v in noise_levels),
             cache=bool(cache),
+            evaluate=bool(evaluate),
         )
 
 
@@ -1430,6 +1457,140 @@ def run_point(part: str, **params: Any) -> pd.DataFrame:
     """
     frame = part_function(part)(**params)
     return frame.assign(part=part)[["part", *frame.columns]]
+
+
+def training_point(part: str, **params: Any) -> pd.DataFrame:
+    """The training stages of :func:`run_point` only, for the cost estimate
+    (:func:`workbench.experiments.dryrun.estimate` times their optimiser steps).
+
+    The same arguments as :func:`run_point` and the same training code, then nothing else:
+
+    - ``clustering``: the label-free autoencoders of ``methods`` (MWAE, MWAE+OTM, MWAE+OTM(WB):
+      :func:`train_mwae` on the views :func:`run_clustering` trains on); no clustering, no
+      fused codes (no barycenter of the evaluation views), no MCCA, k-means, spectral or
+      GWMAC-style run;
+    - ``mechanism``: the same as ``clustering`` on the point's synthetic views;
+    - ``alignment``: :func:`unaligned_model`; no plans re-solved at ``alphas``;
+    - ``supervised``: each fusion with and without OTM fitted by the Trainer (its validation
+      pass per epoch included); no test, probe or noise evaluation
+      (:func:`supervised_experiment` with ``evaluate=False``).
+
+    Returns:
+        one row per trained model: ``part, dataset, method, seed, metric, value``
+        (``metric="trained"``, ``value=1``; a supervised model's ``metric="epochs"``, ``value``
+        the epochs it trained).
+    """
+    if part == "supervised":
+        frame = supervised_point(**params, evaluate=False)
+        frame = frame[["dataset", "method", "seed", "metric", "value"]]
+    elif part == "alignment":
+        frame = _alignment_training(**params)
+    elif part == "clustering":
+        frame = _clustering_training(**params)
+    elif part == "mechanism":
+        frame = _mechanism_training(**params)
+    else:
+        raise ValueError(f"OTM training point: part {part!r}; expected one of {tuple(_POINTS)}.")
+    return frame.assign(part=part)[["part", *frame.columns]]
+
+
+def _alignment_training(
+    dataset: str, seed: int = 0, *, alphas: Sequence[float] = (), **params: Any
+) -> pd.DataFrame:
+    """:func:`training_point` of an alignment point (the arguments of :func:`alignment_point`;
+    ``alphas`` only name the plans the real point would re-solve)."""
+    unaligned_model(dataset, seed, **params)
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "method": "MWAE+OTM",
+                "seed": int(seed),
+                "metric": "trained",
+                "value": 1.0,
+            }
+        ]
+    )
+
+
+def _clustering_training(
+    dataset: str,
+    setting: str,
+    seed: int = 0,
+    *,
+    methods: Sequence[str] = CLUSTERING_METHODS,
+    dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
+    n_samples: Mapping[str, int] | None = None,
+    data_root: str | None = None,
+    threads: int | None = None,
+    cluster_on: str | None = None,
+    side_by_side: Sequence[str] = ("concat",),
+    **setup: Any,
+) -> pd.DataFrame:
+    """:func:`training_point` of a clustering point (the arguments of :func:`clustering_point`;
+    ``cluster_on`` and ``side_by_side`` only choose clusterings, which are not run)."""
+    options, subset = _data(dataset, dataset_options, n_samples)
+    views, _, n_clusters = full_views(dataset, n_samples=subset, root=data_root, **options)
+    with _threads(threads):
+        return _train_learned(dataset, views, n_clusters, setting, int(seed), methods, setup)
+
+
+def _mechanism_training(
+    shared: float,
+    seed: int = 0,
+    *,
+    setting: str = "unaligned",
+    methods: Sequence[str] = MECHANISM_METHODS,
+    n_samples: int = 600,
+    n_modalities: int = 2,
+    n_classes: int = 4,
+    threads: int | None = None,
+    **setup: Any,
+) -> pd.DataFrame:
+    """:func:`training_point` of a mechanism point (the arguments of :func:`mechanism_point`)."""
+    options = shared_structure_options(
+        shared, n_modalities, seed=int(seed), n_classes=int(n_classes)
+    )
+    views, _, n_clusters = full_views("synthetic", n_samples=int(n_samples), **options)
+    with _threads(threads):
+        frame = _train_learned("synthetic", views, n_clusters, setting, int(seed), methods, setup)
+    return frame.assign(shared=float(shared))
+
+
+def _train_learned(
+    dataset: str,
+    views: Mapping[str, Tensor],
+    n_clusters: int,
+    setting: str,
+    seed: int,
+    methods: Sequence[str],
+    setup: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Train the learned methods among ``methods`` as :func:`run_clustering` does (same views,
+    seeds and setup), one row each."""
+    if setting not in ("aligned", "unaligned"):
+        raise ValueError(
+            f"clustering training: setting {setting!r}; expected 'aligned' or 'unaligned'."
+        )
+    config = clustering_setup(**setup)
+    aligned = setting == "aligned"
+    train = _training_views(views, aligned=aligned, seed=seed)
+    rows = []
+    for method in methods:
+        if method in _MIXERS:
+            train_mwae(
+                method, train, aligned=aligned, seed=seed, setup=config, n_clusters=n_clusters
+            )
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "seed": seed,
+                    "metric": "trained",
+                    "value": 1.0,
+                }
+            )
+    return pd.DataFrame(rows, columns=["dataset", "method", "seed", "metric", "value"])
 
 
 # ----------------------------------------------------------------------------- a whole profile
