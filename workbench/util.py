@@ -25,6 +25,7 @@ __all__ = [
     "outputs_dir",
     "project_root",
     "seeded",
+    "torch_threads",
 ]
 
 logger = logging.getLogger("workbench")
@@ -115,6 +116,36 @@ def seeded(seed: int) -> Iterator[torch.Generator]:
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``torch.set_num_threads(n)``, then restore the previous count.
+
+    ``None`` leaves the count unchanged. Tiny models (the smoke profiles) gain nothing from more
+    intra-op threads on a small CPU: the extra threads spin-wait, and on a loaded machine they
+    cost several times the CPU time of one thread. The count does not change a run's numbers
+    beyond the last digits of parallel reductions, nor its checkpoint cache key
+    (:func:`workbench.training._fingerprint_tensor`).
+
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ValueError(f"torch_threads(n={n!r}): expected a positive thread count or None.")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def project_root() -> Path | None:

@@ -167,6 +167,16 @@ def test_smoke_profile_is_the_notebooks_former_smoke_run():
     assert (c["max_epochs"], c["batch_size"], c["lr"], c["optimizer"]) == (4, 32, 0.01, "adam")
     assert (c["encoder"], c["embed_dim"], c["hidden_dim"]) == ("mlp", 32, 64)
     assert prof.grid.axes["seed"] == (0, 1) and len(prof.grid) == 44  # + CRA, MMIN (Table 2)
+    assert c["threads"] == 1  # issue 20: tiny models, one intra-op thread
+
+
+def test_fit_point_sets_the_thread_count_for_the_point_only(monkeypatch):
+    before = torch.get_num_threads()
+    observed = []
+    monkeypatch.setattr(X, "_fit_point", lambda **kw: observed.append(torch.get_num_threads()))
+    X.fit_point(experiment="table1", method="MLA", seed=0, dataset="synthetic", threads=1)
+    X.fit_point(experiment="table1", method="MLA", seed=0, dataset="synthetic")
+    assert observed == [1, before] and torch.get_num_threads() == before
 
 
 def test_reproduce_is_resumable(tmp_path, monkeypatch):

@@ -99,6 +99,7 @@ def test_smoke_profile_is_the_old_notebook_smoke_run():
         )  # fmt: skip
         assert {k: p[k] for k in opts} == opts
         assert p["sigmas"] == [0.08, 0.18, 0.38] and p["ps"] == [0.05, 0.15, 0.25]
+        assert p["threads"] == 1  # issue 20: tiny models, one intra-op thread
 
 
 def test_grid_for_applies_the_notebook_parameters():
@@ -113,7 +114,7 @@ def test_grid_for_applies_the_notebook_parameters():
     )
 
 
-def test_run_point_rows(tmp_path):
+def test_run_point_rows(tmp_path, monkeypatch):
     common = dict(
         dataset="synthetic", seed=0, embed_dim=8, hidden_dim=8, max_epochs=1,
         max_samples={"train": 60, "validation": 30, "test": 30}, cache=False,
@@ -125,6 +126,14 @@ def test_run_point_rows(tmp_path):
     rows = main.set_index(["modality", "metric"])
     assert rows.loc[("{m0,m1}", "wa"), "complete"] and rows.loc[("{m0}", "wa"), "available"] == 1
     assert set(main["split"]) == {"test"} and set(main["role"]) == {"main"}
+    before = torch.get_num_threads()
+    observed = []
+    monkeypatch.setattr(
+        X, "_run_point", lambda **kw: observed.append(torch.get_num_threads()) or main
+    )
+    X.run_point(method="RAML", role="main", threads=1, **common)
+    assert observed == [1] and torch.get_num_threads() == before  # set for the point, restored
+    monkeypatch.undo()
     ab = X.run_point(
         method="Identical", model="RAML", options={"weighting": "identical"}, role="ablation",
         **common,

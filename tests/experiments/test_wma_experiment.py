@@ -186,17 +186,17 @@ def test_profiles_are_data_and_full_is_the_papers_protocol():
 
 
 def test_smoke_profile_is_the_smoke_run_of_before(generator):
-    """Same points, seeds and settings as the smoke sweep config and the package's smoke
-    profile before the profiles became data, except the backbone: one layer with 2 heads
-    instead of 2 x 8 (issue 20: the smoke notebook in about a minute); the WMA settings are
-    named in the grid (``wma_options``), so a change of WMAConfig's defaults cannot re-use
-    stale results."""
+    """Same points and settings as the smoke sweep config and the package's smoke profile
+    before the profiles became data, except the budget (issue 20: the smoke notebook in under
+    a minute): one layer with 2 heads instead of 2 x 8, 8 epochs instead of 12 and seeds 0-1
+    instead of 0-2; the WMA settings are named in the grid (``wma_options``), so a change of
+    WMAConfig's defaults cannot re-use stale results."""
     smoke = load_profile("wma", "smoke")
     points = list(smoke.grid)
     assert {(p["alpha"], p["beta"], p["seed"]) for p in points} == {
-        (a, b, s) for a, b in ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (1.0, 2.0)) for s in (0, 1, 2)
+        (a, b, s) for a, b in ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (1.0, 2.0)) for s in (0, 1)
     }
-    assert len(points) == 12
+    assert len(points) == 8
     c = smoke.constants()
     assert c["dataset"] == "easy_vqa" and c["backbone"] == "transformer"
     assert c["dataset_options"] == {"form": "tokens", "subset": "smoke", "progress": False}
@@ -206,7 +206,7 @@ def test_smoke_profile_is_the_smoke_run_of_before(generator):
     splits = {"train": train, "validation": train, "test": train}
     setup = W.prepare(**W.prepare_settings(points[0]), splits=splits)
     assert setup.trainer == TrainerConfig(
-        max_epochs=12,
+        max_epochs=8,
         batch_size=32,
         lr=5e-3,
         schedule="linear",

@@ -55,6 +55,7 @@ from ..models.encoders import make_encoders
 from ..models.fusion import BiGatedFusion, ConcatFusion, FiLMFusion, FusionConfig
 from ..reference import load_reference
 from ..training import Trainer, TrainerConfig
+from ..util import torch_threads
 from . import Profile, load_profile
 from .evidence import seed_stats, seeds_needed
 
@@ -599,6 +600,7 @@ def fit_point(
     patience: int | None = None,
     device: str = "auto",
     cache: bool = True,
+    threads: int | None = None,
 ) -> tuple[pd.DataFrame, Method]:
     """Train one method at one seed and score it: :func:`run_point`'s rows and the model.
 
@@ -625,6 +627,9 @@ def fit_point(
         encoder, embed_dim, hidden_dim, dropout: the shared encoders of every method.
         max_epochs ... patience, device: the :class:`~workbench.training.TrainerConfig`.
         cache: re-use a checkpoint trained with the same settings (it does not change results).
+        threads: torch intra-op threads while the point trains and is scored, restored after
+            (``None``: unchanged; :func:`workbench.util.torch_threads`). The smoke profile's
+            tiny models use 1.
 
     Returns:
         ``(frame, model)``: tidy rows (columns ``experiment, method, dataset, split, condition,
@@ -639,6 +644,58 @@ def fit_point(
             f"experiment={experiment!r} with missing_rate={missing_rate}: only the 'missing' "
             "experiment (and every one of its points) has a missing rate."
         )
+    with torch_threads(threads):
+        return _fit_point(
+            experiment=experiment, method=method, seed=seed, dataset=dataset,
+            data_root=data_root, dataset_options=dataset_options, n_train=n_train,
+            n_validation=n_validation, n_test=n_test, data_seed=data_seed,
+            missing_rate=missing_rate, missing_protocol=missing_protocol,
+            signal_ratio=signal_ratio, unique_share=unique_share, hgm=hgm,
+            dynamic_fusion=dynamic_fusion, method_options=method_options, encoder=encoder,
+            embed_dim=embed_dim, hidden_dim=hidden_dim, dropout=dropout, max_epochs=max_epochs,
+            batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, schedule=schedule, step_size=step_size, gamma=gamma,
+            patience=patience, device=device, cache=cache,
+        )  # fmt: skip
+
+
+def _fit_point(
+    *,
+    experiment: str,
+    method: str,
+    seed: int,
+    dataset: str,
+    data_root: str | None,
+    dataset_options: Mapping[str, Mapping[str, Any]] | None,
+    n_train: int | None,
+    n_validation: int | None,
+    n_test: int | None,
+    data_seed: int,
+    missing_rate: float,
+    missing_protocol: str,
+    signal_ratio: float | None,
+    unique_share: float | None,
+    hgm: bool | None,
+    dynamic_fusion: bool | None,
+    method_options: Mapping[str, Any] | None,
+    encoder: str,
+    embed_dim: int,
+    hidden_dim: int,
+    dropout: float,
+    max_epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    momentum: float,
+    weight_decay: float,
+    schedule: str,
+    step_size: int,
+    gamma: float,
+    patience: int | None,
+    device: str,
+    cache: bool,
+) -> tuple[pd.DataFrame, Method]:
+    """:func:`fit_point`'s body, under its thread count."""
     label = _label(experiment, method, hgm, dynamic_fusion)
     splits = load_data(
         dataset,

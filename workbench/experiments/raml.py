@@ -57,6 +57,7 @@ from ..models.base import Method
 from ..reference import load_reference
 from ..sweep import Grid, ResultStore, run_sweep
 from ..training import Trainer, TrainerConfig
+from ..util import torch_threads
 from . import Profile
 from .evidence import seed_summary, seeds_needed
 
@@ -217,7 +218,7 @@ def corruption_conditions(
     return grids
 
 
-_EVALUATION = ("role", "metrics", "sigmas", "ps", "fixed_sigma", "fixed_p")
+_EVALUATION = ("role", "metrics", "sigmas", "ps", "fixed_sigma", "fixed_p", "threads")
 """The settings of :func:`run_point` that do not change the trained model."""
 _GRID_TABLE = {"noise": "II", "mask": "II", "noise+mask": "III-top", "mask+noise": "III-bottom"}
 _GRID_SWEPT = {"noise": "sigma", "mask": "p", "noise+mask": "sigma", "mask+noise": "p"}
@@ -532,6 +533,7 @@ def run_point(
     ps: Sequence[float] = (),
     fixed_sigma: float = 0.18,
     fixed_p: float = 0.1,
+    threads: int | None = None,
     **training: Any,
 ) -> pd.DataFrame:
     """Train one model (cached) and evaluate it: one grid point of ``configs/raml.yaml``.
@@ -550,6 +552,9 @@ def run_point(
         metrics: metric names.
         sigmas, ps: the noise and masking levels of Tables II-III (empty: skip them).
         fixed_sigma, fixed_p: the other corruption's level in Table III.
+        threads: torch intra-op threads while the point trains and is evaluated, restored
+            after (``None``: unchanged; :func:`workbench.util.torch_threads`). The smoke
+            profile's tiny models use 1.
         training: :func:`fit_point`'s data and training settings (``max_epochs``, ``lr``, ...).
 
     Returns:
@@ -561,6 +566,30 @@ def run_point(
     """
     if role not in ("main", "ablation"):
         raise ValueError(f"run_point(role={role!r}); expected 'main' or 'ablation'.")
+    with torch_threads(threads):
+        return _run_point(
+            dataset=dataset, method=method, seed=seed, role=role, model=model, options=options,
+            metrics=metrics, sigmas=sigmas, ps=ps, fixed_sigma=fixed_sigma, fixed_p=fixed_p,
+            **training,
+        )  # fmt: skip
+
+
+def _run_point(
+    *,
+    dataset: str,
+    method: str,
+    seed: int,
+    role: str,
+    model: str | None,
+    options: Mapping[str, Any] | None,
+    metrics: Sequence[str],
+    sigmas: Sequence[float],
+    ps: Sequence[float],
+    fixed_sigma: float,
+    fixed_p: float,
+    **training: Any,
+) -> pd.DataFrame:
+    """:func:`run_point`'s body, under its thread count."""
     fitted = fit_point(
         dataset=dataset, method=method, seed=seed, model=model, options=options, **training
     )
