@@ -44,7 +44,6 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,7 +80,7 @@ from ..methods.otm_fusions import FUSION_LABELS, FUSIONS, FusionOTMConfig, OTMFu
 from ..reference import load_reference
 from ..sweep import canonical_json
 from ..training import Trainer, TrainerConfig, resolve_device
-from ..util import ConvergenceWarning, seeded
+from ..util import ConvergenceWarning, seeded, torch_threads
 from . import Profile, load_profile
 from .evidence import seed_stats, seeds_needed
 
@@ -1043,20 +1042,6 @@ def supervised_table(results: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- run points
 
 
-@contextmanager
-def _threads(n: int | None):
-    """``torch.set_num_threads(n)`` for a block (``None``: unchanged)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _data(dataset: str, dataset_options, n_samples) -> tuple[dict[str, Any], int | None]:
     options = dict((dataset_options or {}).get(dataset) or {})
     if "views" in options:
@@ -1160,7 +1145,7 @@ def clustering_point(
         tidy frame ``dataset, setting, method, seed, cluster_on, role, metric, value``.
     """
     options, subset = _data(dataset, dataset_options, n_samples)
-    with _threads(threads):
+    with torch_threads(threads):
         return clustering_experiment(
             dataset,
             methods=tuple(methods),
@@ -1195,7 +1180,7 @@ def unaligned_model(
     """
     options, subset = _data(dataset, dataset_options, n_samples)
     views, y, n_clusters = full_views(dataset, n_samples=subset, root=data_root, **options)
-    with _threads(threads):
+    with torch_threads(threads):
         model, _ = train_mwae(
             "MWAE+OTM",
             unalign_views(views, seed=int(seed)),
@@ -1211,7 +1196,7 @@ def _alignment(
     dataset: str, seed: int = 0, *, alphas: Sequence[float] = (0.0, 0.5, 1.0), **params
 ) -> tuple[pd.DataFrame, tuple[MWAE, dict[str, Tensor], np.ndarray]]:
     model, views, y = unaligned_model(dataset, seed, **params)
-    with _threads(params.get("threads")):
+    with torch_threads(params.get("threads")):
         table = alignment_by_alpha(model, views, y, alphas=tuple(alphas), seed=int(seed))
     long = table.melt(
         id_vars=["alpha", "modality_a", "modality_b"],
@@ -1318,7 +1303,7 @@ def supervised_point(
         progress=False,
         device=str(resolve_device(device)),
     )
-    with _threads(threads):
+    with torch_threads(threads):
         splits = load_splits(dataset, data_root, **options)
         return supervised_experiment(
             splits,
@@ -1418,7 +1403,7 @@ def mechanism_point(
     options = shared_structure_options(
         shared, n_modalities, seed=int(seed), n_classes=int(n_classes)
     )
-    with _threads(threads):
+    with torch_threads(threads):
         frame = clustering_experiment(
             "synthetic",
             methods=tuple(methods),
@@ -1531,7 +1516,7 @@ def _clustering_training(
     ``cluster_on`` and ``side_by_side`` only choose clusterings, which are not run)."""
     options, subset = _data(dataset, dataset_options, n_samples)
     views, _, n_clusters = full_views(dataset, n_samples=subset, root=data_root, **options)
-    with _threads(threads):
+    with torch_threads(threads):
         return _train_learned(dataset, views, n_clusters, setting, int(seed), methods, setup)
 
 
@@ -1552,7 +1537,7 @@ def _mechanism_training(
         shared, n_modalities, seed=int(seed), n_classes=int(n_classes)
     )
     views, _, n_clusters = full_views("synthetic", n_samples=int(n_samples), **options)
-    with _threads(threads):
+    with torch_threads(threads):
         frame = _train_learned("synthetic", views, n_clusters, setting, int(seed), methods, setup)
     return frame.assign(shared=float(shared))
 
