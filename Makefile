@@ -39,10 +39,14 @@ run: install
 install-browser: install-dev
 	@if [ "$$WORKBENCH_SKIP_BROWSER" != 1 ]; then scripts/install_browser.sh; fi
 
-# The layers contract of pyproject.toml first: an upward import fails the suite.
+# The layers contract of pyproject.toml first: an upward import fails the suite. The tests run
+# on TEST_WORKERS pytest-xdist workers (the notebooks and dry runs are independent processes;
+# each worker has its own cache and outputs folders; the browser and Ray tests keep one worker
+# each, --dist loadgroup); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: install-dev install-browser
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow and not notebook and not browser"

@@ -19,7 +19,7 @@ import pytest
 from workbench.sweep import Grid, ResultStore, load_config, run_id, run_sweep
 
 MODULE = "wb_sweep_rayfns"
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("ray")]
 
 # Importable point functions, written to a temp folder that is on the workers' PYTHONPATH (Ray
 # workers inherit the environment of the instance, set before ray.init). `slow` appends its

@@ -17,7 +17,7 @@ from workbench.experiments import PAPERS as COMMITTED_PAPERS
 from workbench.experiments.evidence import committed
 from workbench.report import build_report, save_paper_table
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300), pytest.mark.xdist_group("browser")]
 
 PAPERS = {"02_wma": "WMA", "03_mla": "MLA", "04_raml": "RAML", "05_otm": "OTM"}
 
