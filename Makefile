@@ -42,11 +42,13 @@ install-browser: install-dev
 # The layers contract of pyproject.toml first: an upward import fails the suite. The tests run
 # on TEST_WORKERS pytest-xdist workers (the notebooks and dry runs are independent processes;
 # each worker has its own cache and outputs folders; the browser and Ray tests keep one worker
-# each, --dist loadgroup); TEST_WORKERS=0 runs them in this process.
+# each, --dist loadgroup), each worker on TEST_THREADS torch threads (two workers of two threads
+# on two cores only spin-wait); TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
+TEST_THREADS ?= 1
 test: install-dev install-browser
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow and not notebook and not browser"
