@@ -251,13 +251,14 @@ def test_profile_grid_applies_the_notebook_parameters():
     smoke = load_profile("wma", "smoke")
     assert W.profile_grid(smoke, dataset="easy_vqa", seed=0).run_ids() == smoke.grid.run_ids()
     hm = list(W.profile_grid(smoke, dataset="hateful_memes", seed=3, data_root="/d"))
-    assert {p["seed"] for p in hm} == {3, 4, 5} and len(hm) == 12
+    seeds = {int(p["seed"]) for p in smoke.grid}
+    assert {p["seed"] for p in hm} == {s + 3 for s in seeds} and len(hm) == len(smoke.grid)
     first = hm[0]
     assert first["backbone"] == "vilt" and first["lr"] == 1e-3 and first["data_root"] == "/d"
     assert first["dataset_options"] == {"image_size": 64, "limit": 512}
     mosei = next(iter(W.profile_grid(smoke, dataset="mosei", device="cuda")))
     assert "dataset_options" not in mosei and mosei["backbone"] == "transformer"
-    assert mosei["device"] == "cuda" and mosei["max_epochs"] == 12
+    assert mosei["device"] == "cuda" and mosei["max_epochs"] == smoke.grid.items()[0][1]["max_epochs"]
     full = next(iter(W.profile_grid("full", dataset="ur_funny", data_root="/u")))
     assert full["batch_size"] == 256 and full["backbone_options"]["d_model"] == 128
     assert full["data_root"] == "/u" and "dataset_options" not in full
