@@ -78,3 +78,22 @@ def test_bad_hyperparameters_and_costs():
         cosine_cost(torch.rand(3, 2), torch.rand(3, 4))
     with pytest.raises(ValueError, match="at least one point"):
         cosine_cost(torch.rand(0, 2), torch.rand(3, 2))
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_ipot_rejects_a_non_finite_cost_on_real_entries_only(monkeypatch, native, bad):
+    # The C kernel checks finiteness in its first pass (prepare skips its own check there): one
+    # bad entry among many, with and without padding, must raise the same error on both paths.
+    monkeypatch.setenv("WORKBENCH_OT_NATIVE", native)
+    g = torch.Generator().manual_seed(3)
+    C = torch.rand(3, 6, 9, generator=g)
+    C[1, 4, 7] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ipot(C)
+    mask_b = torch.ones(3, 9, dtype=torch.bool)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ipot(C, mask_b=mask_b)
+    mask_b[1, 7] = False  # the bad entry becomes padding: solved, finite
+    res = ipot(C, mask_b=mask_b)
+    assert torch.isfinite(res.plan).all() and torch.isfinite(res.value).all()

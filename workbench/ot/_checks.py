@@ -62,8 +62,12 @@ def _marginal(w: Tensor | None, mask: Tensor | None, name: str, mask_name: str, 
     return w, mask
 
 
-def prepare(C: Tensor, a, b, mask_a, mask_b) -> Problem:
-    """Validate a cost ``[..., n, m]`` with marginals and masks; flatten the batch dimensions."""
+def prepare(C: Tensor, a, b, mask_a, mask_b, *, check_finite: bool = True) -> Problem:
+    """Validate a cost ``[..., n, m]`` with marginals and masks; flatten the batch dimensions.
+
+    ``check_finite=False`` leaves the NaN/inf check of the unmasked entries to the caller (IPOT's C
+    kernel does it in its first pass over the cost and raises the same error).
+    """
     if not isinstance(C, Tensor):
         raise ValueError(f"The cost C must be a torch.Tensor of shape [..., n, m], got {type(C).__name__}.")
     if C.ndim < 2:
@@ -83,7 +87,7 @@ def prepare(C: Tensor, a, b, mask_a, mask_b) -> Problem:
         mb = mask_b if mask_b is not None else torch.ones(*lead, m, dtype=torch.bool, device=C.device)
         valid = ma.unsqueeze(-1) & mb.unsqueeze(-2)
         C = torch.where(valid, C, torch.zeros((), dtype=C.dtype, device=C.device))
-    lo, hi = torch.aminmax(C)  # one pass without a mask tensor; NaN and inf propagate
+    lo, hi = torch.aminmax(C) if check_finite else (C.new_zeros(()), C.new_zeros(()))  # NaN and inf propagate
     if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
         raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
     B = 1
@@ -106,7 +110,8 @@ def finish(C: Tensor, plan: Tensor, prob: Problem, n_iters: int, converged_tol: 
     err = (plan.sum(-1) - prob.a).abs().sum(-1) + (plan.sum(-2) - prob.b).abs().sum(-1)
     plan = plan.reshape(*prob.batch_shape, n, m)
     Cv = C if prob.valid is None else torch.where(prob.valid.reshape(C.shape), C, torch.zeros((), dtype=C.dtype, device=C.device))
-    value = (Cv * plan.to(C.dtype)).sum((-2, -1))
+    # <C, T> per problem as a batched dot product: no [..., n, m] temporary, gradient into C
+    value = torch.bmm(Cv.reshape(-1, 1, n * m), plan.to(C.dtype).reshape(-1, n * m, 1)).reshape(prob.batch_shape)
     err = err.reshape(prob.batch_shape)
     converged = True if converged_tol is None else bool((err <= converged_tol).all())
     return OTResult(plan=plan, value=value, marginal_error=err, n_iters=n_iters, converged=converged)

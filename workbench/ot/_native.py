@@ -135,14 +135,14 @@ int ipot_full_SFX(const T* C, const unsigned char* valid, const T* mu, const T* 
         const T* Cb = C + b * n * m;
         const unsigned char* vb = valid ? valid + b * n * m : 0;
         T* Pb = P + b * n * m;
-        T hi = 0;
+        T hi = 0, bad = 0;  /* bad: sum of c - c, NaN once an entry is NaN or inf */
         for (long j = 0; j < m; j++) s[j] = INFINITY;
         if (!vb) {  /* no padding: branch-free loops the compiler vectorizes */
             for (long i = 0; i < n; i++) {
                 const T* Ci = Cb + i * m;
                 T lo = INFINITY;
-                #pragma omp simd reduction(min:lo)
-                for (long j = 0; j < m; j++) lo = Ci[j] < lo ? Ci[j] : lo;
+                #pragma omp simd reduction(min:lo) reduction(+:bad)
+                for (long j = 0; j < m; j++) { lo = Ci[j] < lo ? Ci[j] : lo; bad += Ci[j] - Ci[j]; }
                 r[i] = lo;
                 #pragma omp simd
                 for (long j = 0; j < m; j++) { T c = Ci[j] - lo; s[j] = c < s[j] ? c : s[j]; }
@@ -156,7 +156,7 @@ int ipot_full_SFX(const T* C, const unsigned char* valid, const T* mu, const T* 
         } else {
             for (long i = 0; i < n; i++) {
                 T lo = INFINITY;
-                for (long j = 0; j < m; j++) { T c = Cb[i * m + j]; if (vb[i * m + j] && c < lo) lo = c; }
+                for (long j = 0; j < m; j++) { T c = Cb[i * m + j]; if (vb[i * m + j]) { bad += c - c; if (c < lo) lo = c; } }
                 r[i] = isfinite(lo) ? lo : 0;
             }
             for (long i = 0; i < n; i++)
@@ -171,6 +171,7 @@ int ipot_full_SFX(const T* C, const unsigned char* valid, const T* mu, const T* 
                     if (vb[i * m + j] && c > hi) hi = c;
                 }
         }
+        if (bad != 0) { free(work); return 2; }  /* NaN or inf on a real entry */
         T scale = hi > flush ? hi : flush;
         T denom = (T)beta * scale;
         for (long i = 0; i < n; i++) {
@@ -250,7 +251,7 @@ def _build() -> ctypes.CDLL | None:
     if shutil.which(cc) is None:
         return None
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "workbench"
-    for flags in (["-O3", "-march=native", "-fopenmp-simd"], ["-O3", "-fopenmp-simd"], ["-O2"]):
+    for flags in (["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"], ["-O3", "-fopenmp-simd"], ["-O2"]):
         key = hashlib.sha256((SOURCE + cc + " ".join(flags) + _machine_tag()).encode()).hexdigest()[:16]
         lib_path = cache / f"ipot-{key}.so"
         if not lib_path.exists():
@@ -310,6 +311,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 
 def _run(fn, B: int, head: tuple, tail: tuple) -> None:
+    """Problems ``[0, B)`` split over the pool; raises on the kernel's status (1 memory, 2 non-finite cost)."""
     workers = max(1, min(B, torch.get_num_threads()))
     if workers == 1:
         status = [fn(*head, 0, B, *tail)]
@@ -317,6 +319,8 @@ def _run(fn, B: int, head: tuple, tail: tuple) -> None:
         chunks = min(B, 4 * workers)  # a few chunks per thread balance problems that stop early
         bounds = [B * i // chunks for i in range(chunks + 1)]
         status = list(_executor(workers).map(lambda i: fn(*head, bounds[i], bounds[i + 1], *tail), range(chunks)))
+    if 2 in status:
+        raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
     if any(status):
         raise MemoryError("IPOT native kernel: out of memory for its work vectors.")
 

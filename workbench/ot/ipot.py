@@ -98,7 +98,9 @@ def ipot(
         raise ValueError(f"n_outer and n_inner must be at least 1, got {n_outer} and {n_inner}.")
     if not (cost_scale == "max" or (isinstance(cost_scale, (int, float)) and cost_scale > 0)):
         raise ValueError(f"cost_scale must be 'max' or a positive number, got {cost_scale!r}.")
-    prob = prepare(C, a, b, mask_a, mask_b)
+    # The C kernel checks the cost for NaN/inf in its first pass (same error): no extra torch pass here.
+    native = isinstance(C, torch.Tensor) and C.device.type == "cpu" and cost_scale == "max" and _native.load() is not None
+    prob = prepare(C, a, b, mask_a, mask_b, check_finite=not native)
     work_dtype = prob.C.dtype if prob.C.dtype in (torch.float32, torch.float64) else torch.float32
     with torch.no_grad():
         plan, n_iters, reached = _ipot_kernel(
