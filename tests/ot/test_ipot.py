@@ -125,3 +125,44 @@ def test_native_kernel_matches_eager(monkeypatch, dtype, kw):
     torch.testing.assert_close(native.plan, eager.plan, rtol=tol, atol=tol * 1e-2)
     torch.testing.assert_close(native.value, eager.value, rtol=tol, atol=tol * 1e-2)
     assert native.converged == eager.converged
+
+
+def _threaded_plans(conn, C):  # a forked child: the parent has used the kernel's OpenMP team already
+    torch.set_num_threads(2)
+    conn.send(ipot(C).plan.numpy())  # a plain array: a tensor would travel as shared memory
+
+
+def test_native_kernel_on_threads_matches_one_thread_and_survives_fork():
+    # With 2 threads the batch is split over OpenMP (torch's thread pool) or the Python pool: each
+    # problem is solved by the same code, so plans equal the one-thread plans bit for bit; the
+    # NaN check returns through the threaded driver; a child forked after the parent ran the
+    # kernel's OpenMP loop still solves on 2 threads (through the Python pool: a parallel region
+    # of GNU OpenMP, ours or torch's, would wait there forever for the parent's threads; the
+    # child gets its cost from the parent, as building it would run torch ops).
+    import multiprocessing as mp
+
+    from workbench.ot import _native
+
+    if _native.load() is None:
+        pytest.skip("no C compiler: ipot runs the eager path only")
+    C = token_sets(3, B=9, n=7, m=11)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ipot(C).plan
+        torch.set_num_threads(2)
+        two = ipot(C).plan
+        assert torch.equal(one, two)
+        bad = C.clone()
+        bad[5, 2, 3] = float("nan")
+        with pytest.raises(ValueError, match="NaN or inf"):
+            ipot(bad)
+        ctx = mp.get_context("fork")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_threaded_plans, args=(child, C))
+        proc.start()
+        assert parent.poll(60), "the forked child did not answer within 60 s"
+        assert torch.equal(torch.from_numpy(parent.recv()), one)
+        proc.join(10)
+    finally:
+        torch.set_num_threads(before)

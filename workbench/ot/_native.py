@@ -8,10 +8,19 @@ iteration. The arithmetic is the eager path's (same scalings, fold schedule, flu
 stopping test), so results agree to rounding.
 
 The shared object is built once per machine with ``$CC`` (default ``cc``) into
-``$XDG_CACHE_HOME/workbench`` (default ``~/.cache/workbench``) and loaded through ctypes; the
-batch is split over ``torch.get_num_threads()`` threads (ctypes releases the GIL). Without a
-compiler, or with ``WORKBENCH_OT_NATIVE=0``, :func:`load` returns None and callers use the
-eager path.
+``$XDG_CACHE_HOME/workbench`` (default ``~/.cache/workbench``) and loaded through ctypes (which
+releases the GIL); the batch is split over ``torch.get_num_threads()`` threads. Built with
+``-fopenmp`` where the compiler has it, the split is an OpenMP loop: the object needs
+``libgomp.so.1``, and in a process that has imported torch (always, here) the dynamic linker binds
+that name to the ``libgomp.so.1`` torch already loaded, so the kernel runs on torch's own OpenMP
+thread pool. With a separate pool (the fallback, a ``ThreadPoolExecutor``) torch's workers spin for
+a few milliseconds after each parallel op and take a core from the kernel (about 4 ms of a 12 ms
+call at 2 threads, measured). GNU OpenMP is not fork-safe: in a child made by ``fork()`` after the
+parent ran a parallel region, the next parallel region waits forever for the parent's threads
+(torch's own ops hang there too). A forked child therefore uses the Python pool; its torch ops
+still need one thread (as in torch's DataLoader workers) or a child started by spawn/forkserver
+(as workbench's sweeps are), whether or not this kernel ran in the parent. Without a compiler, or with ``WORKBENCH_OT_NATIVE=0``,
+:func:`load` returns None and callers use the eager path.
 """
 
 from __future__ import annotations
@@ -191,6 +200,22 @@ int ipot_full_SFX(const T* C, const unsigned char* valid, const T* mu, const T* 
     return 0;
 }
 
+/* ipot_full over problems [0, B) on `threads` OpenMP threads (the team of the calling thread: in a
+   process that imported torch, torch's own libgomp and thread pool, see _native.py); status as ipot_full. */
+int ipot_full_omp_SFX(const T* C, const unsigned char* valid, const T* mu, const T* nu, T* P, long B,
+                      long n, long m, double beta, long n_outer, long n_inner, long k, T flush, T tiny, double tol,
+                      long* iters, long threads) {
+    int status = 0;
+#ifdef _OPENMP
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(max:status) if(threads > 1)
+#endif
+    for (long b = 0; b < B; b++) {
+        int st = ipot_full_SFX(C, valid, mu, nu, P, b, b + 1, n, m, beta, n_outer, n_inner, k, flush, tiny, tol, iters);
+        status = st > status ? st : status;
+    }
+    return status;
+}
+
 /* Problems [b0, b1) of a contiguous batch; iters[b] = iterations run (negative: stopped on tol). */
 int ipot_SFX(T* P, const T* G, const T* mu, const T* nu, long b0, long b1, long n, long m,
              long n_outer, long n_inner, long k, T flush, T tiny, double tol, long* iters) {
@@ -219,8 +244,18 @@ static inline float exp_f32(float x) {
 }
 """
 
+_PROBE = r"""
+int ipot_has_omp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+"""
+
 SOURCE = (
-    "#include <math.h>\n#include <stdlib.h>\n#include <string.h>\n" + _EXP_F32
+    "#include <math.h>\n#include <stdlib.h>\n#include <string.h>\n" + _EXP_F32 + _PROBE
     + _BODY.replace("SFX", "f32").replace("T*", "float*").replace("T ", "float ").replace("(T)", "(float)")
     .replace("sizeof(T)", "sizeof(float)").replace("EXPF", "exp_f32")
     + _BODY.replace("SFX", "f64").replace("T*", "double*").replace("T ", "double ").replace("(T)", "(double)")
@@ -251,7 +286,8 @@ def _build() -> ctypes.CDLL | None:
     if shutil.which(cc) is None:
         return None
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "workbench"
-    for flags in (["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"], ["-O3", "-fopenmp-simd"], ["-O2"]):
+    for flags in (["-O3", "-march=native", "-fopenmp", "-fno-trapping-math"],
+                  ["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"], ["-O3", "-fopenmp-simd"], ["-O2"]):
         key = hashlib.sha256((SOURCE + cc + " ".join(flags) + _machine_tag()).encode()).hexdigest()[:16]
         lib_path = cache / f"ipot-{key}.so"
         if not lib_path.exists():
@@ -278,6 +314,11 @@ def _build() -> ctypes.CDLL | None:
             fn.restype = ctypes.c_int
             fn.argtypes = ([ctypes.c_void_p] * 5 + [ctypes.c_long] * 4 + [ctypes.c_double] + [ctypes.c_long] * 3
                            + [ct, ct, ctypes.c_double, ctypes.c_void_p])
+            fn = getattr(lib, f"ipot_full_omp_{sfx}")
+            fn.restype = ctypes.c_int
+            fn.argtypes = ([ctypes.c_void_p] * 5 + [ctypes.c_long] * 3 + [ctypes.c_double] + [ctypes.c_long] * 3
+                           + [ct, ct, ctypes.c_double, ctypes.c_void_p, ctypes.c_long])
+        lib.ipot_has_omp.restype = ctypes.c_int
         return lib
     return None
 
@@ -298,6 +339,16 @@ def load() -> ctypes.CDLL | None:
 
 
 _pool_pid = 0
+_forked = False  # this process is a fork() child: its libgomp pool may be a copy of the parent's
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
@@ -310,6 +361,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def _raise_on(status) -> None:
+    if 2 in status:
+        raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
+    if any(status):
+        raise MemoryError("IPOT native kernel: out of memory for its work vectors.")
+
+
 def _run(fn, B: int, head: tuple, tail: tuple) -> None:
     """Problems ``[0, B)`` split over the pool; raises on the kernel's status (1 memory, 2 non-finite cost)."""
     workers = max(1, min(B, torch.get_num_threads()))
@@ -319,10 +377,7 @@ def _run(fn, B: int, head: tuple, tail: tuple) -> None:
         chunks = min(B, 4 * workers)  # a few chunks per thread balance problems that stop early
         bounds = [B * i // chunks for i in range(chunks + 1)]
         status = list(_executor(workers).map(lambda i: fn(*head, bounds[i], bounds[i + 1], *tail), range(chunks)))
-    if 2 in status:
-        raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
-    if any(status):
-        raise MemoryError("IPOT native kernel: out of memory for its work vectors.")
+    _raise_on(status)
 
 
 def ipot_full_cpu(C: torch.Tensor, valid: torch.Tensor | None, mu: torch.Tensor, nu: torch.Tensor, *, beta: float,
@@ -339,7 +394,14 @@ def ipot_full_cpu(C: torch.Tensor, valid: torch.Tensor | None, mu: torch.Tensor,
     iters = torch.zeros(B, dtype=torch.long)
     head = (C.data_ptr(), None if v is None else v.data_ptr(), mu.data_ptr(), nu.data_ptr(), P.data_ptr())
     tail = (n, m, float(beta), n_outer, n_inner, k, flush, tiny, -1.0 if tol is None else float(tol), iters.data_ptr())
-    _run(fn, B, head, tail)
+    threads = max(1, min(B, torch.get_num_threads()))
+    if threads > 1 and lib.ipot_has_omp() and not _forked:
+        # OpenMP on the calling thread's team: torch's own libgomp (see the module docstring), so the
+        # threads torch's last parallel op left spinning pick the problems up instead of competing.
+        fn = lib.ipot_full_omp_f32 if C.dtype == torch.float32 else lib.ipot_full_omp_f64
+        _raise_on([fn(*head, B, *tail, threads)])
+    else:
+        _run(fn, B, head, tail)
     return P, int(iters.abs().max()), bool((iters < 0).all())
 
 
