@@ -26,7 +26,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def bench_step(device, steps, batch, latent, dims):
+def bench_step(device, steps, batch, latent, dims, profiler=None):
     from workbench.methods.otm import MWAE, OTMConfig
 
     cfg = OTMConfig(latent_dim=latent)
@@ -57,6 +57,10 @@ def bench_step(device, steps, batch, latent, dims):
         _sync(device)
         if i >= 2:
             step_times.append(time.perf_counter() - t)
+        if i == 1 and profiler is not None:
+            profiler.enable()  # the timed steps only
+    if profiler is not None:
+        profiler.disable()
     mix = mixer_times[2:]
     return statistics.median(step_times), statistics.median(mix), cfg
 
@@ -86,6 +90,8 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-linear", action="store_true", help="skip the second table (the barycenter per linear step)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print cProfile's top 18 entries (by own time) over the timed steps, per step")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -106,6 +112,14 @@ def main():
           f"{cfg.barycenter_iters} outer x {cfg.fgw_iters} CG its (OTMConfig defaults)")
     print(f"  step {1000 * step:8.1f} ms   mixer {1000 * mixer:8.1f} ms   mixer share {100 * mixer / step:5.1f}%  "
           f"(target < 50%)")
+    if args.profile:  # a second run of the same steps under the profiler (the table above is unprofiled)
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        bench_step(device, args.steps, batch, latent, dims, prof)
+        print(f"\ncProfile of a second run, its {args.steps} timed steps (own time; divide by {args.steps} for one step):")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
     if args.no_linear:
         return
     print("\nThe mixer's barycenter alone, per linear step of the conditional gradient (same sizes)")
