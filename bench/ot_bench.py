@@ -126,9 +126,9 @@ def plain_ipot(C, beta=0.5, n_outer=50, n_inner=1):
     return (C * T).sum((1, 2))
 
 
-def memory_bandwidth() -> float:
+def memory_bandwidth(mib: int = 256) -> float:
     """Bytes per second of a large copy (read + write), best of five."""
-    x = torch.empty(64 * 2**20, dtype=torch.float32).fill_(1.0)  # 256 MiB, far beyond the caches
+    x = torch.empty(mib * 2**18, dtype=torch.float32).fill_(1.0)  # 256 MiB by default, far beyond the caches
     y = torch.empty_like(x)
     best = float("inf")
     for _ in range(5):
@@ -279,6 +279,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per IPOT entry (median)")
     parser.add_argument("--quick", action="store_true", help="smaller barycenter problem, one run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny problems, one run and one paired round each: proves that every row runs (the test "
+                             "suite uses it); its timings mean nothing")
     parser.add_argument("--only", choices=("ipot", "barycenter"), default=None, help="run one section")
     parser.add_argument("--no-sinkhorn", action="store_true", help="skip POT's slow batched log-Sinkhorn rows")
     parser.add_argument("--threads", type=int, default=2,
@@ -299,14 +302,22 @@ def main():
     print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}, "
           f"load average {load:.1f} on {os.cpu_count()} cores")
     print(blas_report())
+    if args.smoke:
+        print("SMOKE RUN: tiny problems, one run each; the timings mean nothing")
     if args.only != "barycenter":
-        bw = memory_bandwidth()
-        print(f"memory bandwidth (256 MiB copy): {bw / 1e9:.1f} GB/s")
-        bench_ipot(128, 40, 145, args.repeat, bw, not args.no_sinkhorn)
-        bench_ipot(64, 200, 200, args.repeat, bw, not args.no_sinkhorn)
+        mib = 16 if args.smoke else 256
+        bw = memory_bandwidth(mib)
+        print(f"memory bandwidth ({mib} MiB copy): {bw / 1e9:.1f} GB/s")
+        if args.smoke:
+            bench_ipot(8, 6, 9, 1, bw, not args.no_sinkhorn)
+        else:
+            bench_ipot(128, 40, 145, args.repeat, bw, not args.no_sinkhorn)
+            bench_ipot(64, 200, 200, args.repeat, bw, not args.no_sinkhorn)
     if args.only == "ipot":
         return
-    if args.quick:
+    if args.smoke:
+        bench_barycenter(2, 30, 4, 10, 1, pair_rounds=1, rows=args.bary_rows)
+    elif args.quick:
         bench_barycenter(3, 200, 16, 50, 1)
     else:
         bench_barycenter(6, 1000, 64, 200, 1, args.pair_rounds, args.bary_rows)
