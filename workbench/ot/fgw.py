@@ -130,8 +130,13 @@ def _cg_batch(M, A, B, p, q, alpha, T0=None, TB0=None, *, max_iter=100, tol_rel=
     constC = ((A * A) @ p.unsqueeze(-1)) + BBq.transpose(1, 2)
     lin = alpha * M + beta * constC
     T = p.unsqueeze(-1) * q.unsqueeze(1) if T0 is None else (T0 if inplace else T0.clone())
-    TB = torch.bmm(T, B) if TB0 is None else (TB0 if inplace else TB0.clone())
-    ATB = torch.bmm(A, TB)
+    if T0 is None:  # T = p q^T is rank one and B symmetric: T B = p (B q)^T, A T B = (A p)(B q)^T
+        Bq = torch.bmm(B, q.unsqueeze(-1)).transpose(1, 2)  # [K, 1, m]
+        TB = p.unsqueeze(-1) * Bq
+        ATB = torch.bmm(A, p.unsqueeze(-1)) * Bq
+    else:
+        TB = torch.bmm(T, B) if TB0 is None else (TB0 if inplace else TB0.clone())
+        ATB = torch.bmm(A, TB)
     lin_T = (lin * T).sum((1, 2))
     atb_T = (ATB * T).sum((1, 2))
     f = lin_T - 2 * beta * atb_T
