@@ -62,6 +62,9 @@ def _marginal(w: Tensor | None, mask: Tensor | None, name: str, mask_name: str, 
     return w, mask
 
 
+NON_FINITE_COST = "The cost C contains NaN or inf on unmasked entries; check the features it was built from."
+
+
 def prepare(C: Tensor, a, b, mask_a, mask_b, *, check_finite: bool = True) -> Problem:
     """Validate a cost ``[..., n, m]`` with marginals and masks; flatten the batch dimensions.
 
@@ -87,9 +90,10 @@ def prepare(C: Tensor, a, b, mask_a, mask_b, *, check_finite: bool = True) -> Pr
         mb = mask_b if mask_b is not None else torch.ones(*lead, m, dtype=torch.bool, device=C.device)
         valid = ma.unsqueeze(-1) & mb.unsqueeze(-2)
         C = torch.where(valid, C, torch.zeros((), dtype=C.dtype, device=C.device))
-    lo, hi = torch.aminmax(C) if check_finite else (C.new_zeros(()), C.new_zeros(()))  # NaN and inf propagate
-    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
-        raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
+    if check_finite:
+        lo, hi = torch.aminmax(C)  # one pass without a mask tensor; NaN and inf propagate
+        if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+            raise ValueError(NON_FINITE_COST)
     B = 1
     for s in lead:
         B *= s

@@ -19,8 +19,8 @@ call at 2 threads, measured). GNU OpenMP is not fork-safe: in a child made by ``
 parent ran a parallel region, the next parallel region waits forever for the parent's threads
 (torch's own ops hang there too). A forked child therefore uses the Python pool; its torch ops
 still need one thread (as in torch's DataLoader workers) or a child started by spawn/forkserver
-(as workbench's sweeps are), whether or not this kernel ran in the parent. Without a compiler, or with ``WORKBENCH_OT_NATIVE=0``,
-:func:`load` returns None and callers use the eager path.
+(as workbench's sweeps are), whether or not this kernel ran in the parent. Without a compiler,
+or with ``WORKBENCH_OT_NATIVE=0``, :func:`load` returns None and callers use the eager path.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
+from workbench.ot._checks import NON_FINITE_COST
 
 _BODY = r"""
 static long ipot_one_SFX(T* P, const T* G, const T* mu, const T* nu, long n, long m,
@@ -363,7 +365,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def _raise_on(status) -> None:
     if 2 in status:
-        raise ValueError("The cost C contains NaN or inf on unmasked entries; check the features it was built from.")
+        raise ValueError(NON_FINITE_COST)
     if any(status):
         raise MemoryError("IPOT native kernel: out of memory for its work vectors.")
 

@@ -98,9 +98,9 @@ def ipot(
         raise ValueError(f"n_outer and n_inner must be at least 1, got {n_outer} and {n_inner}.")
     if not (cost_scale == "max" or (isinstance(cost_scale, (int, float)) and cost_scale > 0)):
         raise ValueError(f"cost_scale must be 'max' or a positive number, got {cost_scale!r}.")
-    # The C kernel checks the cost for NaN/inf in its first pass (same error): no extra torch pass here.
-    native = isinstance(C, torch.Tensor) and C.device.type == "cpu" and cost_scale == "max" and _native.load() is not None
-    prob = prepare(C, a, b, mask_a, mask_b, check_finite=not native)
+    # The C kernel's full path checks the cost for NaN/inf in its first pass (same error).
+    native_full = isinstance(C, Tensor) and _native_full(C.device, cost_scale)
+    prob = prepare(C, a, b, mask_a, mask_b, check_finite=not native_full)
     work_dtype = prob.C.dtype if prob.C.dtype in (torch.float32, torch.float64) else torch.float32
     with torch.no_grad():
         plan, n_iters, reached = _ipot_kernel(
@@ -111,13 +111,18 @@ def ipot(
     return finish(C, plan.to(prob.C.dtype), prob, n_iters, tol if tol is not None else _DEFAULT_TOL)
 
 
+def _native_full(device: torch.device, cost_scale) -> bool:
+    """Whether the C kernel runs the whole solver, prologue included (CPU, ``cost_scale="max"``)."""
+    return device.type == "cpu" and cost_scale == "max" and _native.load() is not None
+
+
 def _ipot_kernel(C, mu, nu, valid, *, beta, n_outer, n_inner, tol, cost_scale):
     """IPOT on ``[B, n, m]`` with pending scalings; returns (plan, n_iters, reached_tol)."""
     tiny = torch.finfo(C.dtype).tiny
     flush = tiny**0.5  # P >= flush and G >= flush keep every product a normal number
     headroom = 20.0 if C.dtype == torch.float32 else 200.0
     native = C.device.type == "cpu" and _native.load() is not None
-    if native and cost_scale == "max":  # the same steps, one problem at a time in cache (_native.py)
+    if _native_full(C.device, cost_scale):  # the same steps, one problem at a time in cache (_native.py)
         k = int(min(10, max(1, math.floor(headroom * beta))))
         return _native.ipot_full_cpu(C, valid, mu, nu, beta=beta, n_outer=n_outer, n_inner=n_inner, k=k,
                                      flush=flush, tiny=tiny, tol=tol)
